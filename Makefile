@@ -1,0 +1,1 @@
+# Placeholder; the full targets are written next.

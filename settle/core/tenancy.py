@@ -1,0 +1,33 @@
+"""Tenant sealing: every domain row has a merchant, and querying a tenant model outside a merchant
+scope raises `django_scopes.ScopeError` instead of silently returning every merchant's rows.
+
+Requests get their scope from `CurrentMerchantMiddleware`; services and commands enter one with
+`merchant_scope(merchant)`; cross-tenant jobs (verify, demo) say so with `all_merchants()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.db import models
+from django_scopes import ScopedManager, scope, scopes_disabled
+
+
+class TenantModel(models.Model):
+    merchant = models.ForeignKey("tenants.Merchant", on_delete=models.CASCADE, related_name="+")
+
+    objects = ScopedManager(merchant="merchant")
+
+    class Meta:
+        abstract = True
+
+
+@contextmanager
+def merchant_scope(merchant: Any) -> Iterator[None]:
+    with scope(merchant=merchant):
+        yield
+
+
+all_merchants = scopes_disabled

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from settle.core.money import Money
+from settle.core.tenancy import TenantModel
+from settle.customers.models import Customer
+from settle.invoicing.models import CreditMemo, Invoice
+
+
+class PaymentMethod(models.TextChoices):
+    CASH = "cash", "Cash"
+    CHECK = "check", "Check"
+    BANK_TRANSFER = "bank_transfer", "Bank transfer"
+    VENMO = "venmo", "Venmo"
+    PAYPAL = "paypal", "PayPal"
+    CASH_APP = "cash_app", "Cash App"
+    ZELLE = "zelle", "Zelle"
+    CARD_TERMINAL = "card_terminal", "Card terminal"
+    OTHER = "other", "Other"
+
+
+class Payment(TenantModel):
+    """Money received from a customer. What is not applied to invoices is customer credit
+    (`unapplied_minor`). The `_minor` caches are derived from the journal."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
+    currency = models.CharField(max_length=3)
+    amount_minor = models.BigIntegerField()
+    unapplied_minor = models.BigIntegerField(default=0)
+    refunded_minor = models.BigIntegerField(default=0)
+    method = models.CharField(max_length=20, choices=PaymentMethod.choices)
+    check_number = models.CharField(max_length=30, blank=True)
+    reference = models.CharField(max_length=100, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+    received_on = models.DateField()
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    idempotency_key = models.CharField(max_length=80, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_on", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "idempotency_key"], name="payment_idempotency_key_unique"),
+            models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(condition=models.Q(unapplied_minor__gte=0), name="payment_unapplied_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(refunded_minor__gte=0) & models.Q(refunded_minor__lte=models.F("amount_minor")),
+                name="payment_refunded_in_range",
+            ),
+        ]
+        indexes = [models.Index(fields=["merchant", "customer", "-received_on"])]
+
+    @property
+    def number(self) -> str:
+        return f"PAY-{self.pk:05d}"
+
+    @property
+    def amount(self) -> Money:
+        return Money(self.amount_minor, self.currency)
+
+    @property
+    def unapplied(self) -> Money:
+        return Money(self.unapplied_minor, self.currency)
+
+    @property
+    def refunded(self) -> Money:
+        return Money(self.refunded_minor, self.currency)
+
+    @property
+    def refundable(self) -> Money:
+        return Money(self.amount_minor - self.refunded_minor, self.currency)
+
+    @property
+    def refund_label(self) -> str:
+        if not self.refunded_minor:
+            return ""
+        return "Refunded" if self.refunded_minor == self.amount_minor else "Partially refunded"
+
+
+class Application(TenantModel):
+    """How much of one payment or credit memo currently pays one invoice (net of reversals)."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="applications")
+    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="applications")
+    credit_memo = models.ForeignKey(
+        CreditMemo, null=True, blank=True, on_delete=models.PROTECT, related_name="applications"
+    )
+    amount_minor = models.BigIntegerField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(payment__isnull=True) ^ models.Q(credit_memo__isnull=True),
+                name="application_one_source",
+            ),
+            models.CheckConstraint(condition=models.Q(amount_minor__gte=0), name="application_not_negative"),
+            models.UniqueConstraint(
+                fields=["payment", "invoice"], condition=models.Q(payment__isnull=False), name="application_payment_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["credit_memo", "invoice"],
+                condition=models.Q(credit_memo__isnull=False),
+                name="application_credit_memo_unique",
+            ),
+        ]
+
+
+class Refund(TenantModel):
+    """Money given back from a payment."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount_minor = models.BigIntegerField()
+    reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    idempotency_key = models.CharField(max_length=80, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "idempotency_key"], name="refund_idempotency_key_unique"),
+            models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="refund_amount_positive"),
+        ]

@@ -1,0 +1,477 @@
+"""Payments, applications of payments and credit to invoices, and refunds.
+
+Every public function here runs in one transaction and locks in one order — the customer row
+first, then the rows it changes — so concurrent requests for one customer queue instead of
+racing, and two requests never deadlock. Each posts one balanced journal entry and updates the
+cached balances only through the `*_totals_apply` functions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from settle.core import clock
+from settle.core.errors import InvalidInput, NotAllowed, NotFound
+from settle.core.money import Money, currency_exponent, require_positive
+from settle.customers.services import activity_record, customer_get_for_update
+from settle.invoicing.journal import LedgerTotals, Leg, journal_post
+from settle.invoicing.models import COLLECTIBLE_STATUSES, Account, CreditMemo, EntryKind, Invoice, InvoiceStatus
+from settle.invoicing.services import credit_memos_totals_apply, invoice_totals_apply, invoices_lock
+from settle.tenants.models import Merchant
+
+from .models import Application, Payment, PaymentMethod, Refund
+
+MAX_IDEMPOTENCY_KEY = 80
+
+
+class IdempotencyConflict(InvalidInput):
+    """The key was already used for a different request."""
+
+
+def _text(value: str, *, field: str, limit: int) -> str:
+    value = (value or "").strip()
+    if len(value) > limit:
+        raise InvalidInput(f"Keep this under {limit} characters.", field=field)
+    return value
+
+
+def _allocate(
+    *, available: Money, invoices: Sequence[Invoice], amounts: Mapping[int, Money] | None
+) -> list[tuple[Invoice, int]]:
+    """Decide how much of `available` goes to each invoice: the amounts asked for, or oldest
+    due first. Refuses to pay an invoice that cannot be paid or to pay more than it owes."""
+    for invoice in invoices:
+        if invoice.currency != available.currency:
+            raise InvalidInput(
+                f"Invoice {invoice.number} is in {invoice.currency}, the payment in {available.currency}.", field="currency"
+            )
+        if invoice.status not in COLLECTIBLE_STATUSES:
+            state = "already paid" if invoice.status == InvoiceStatus.PAID else invoice.get_status_display().lower()
+            raise NotAllowed(f"Invoice {invoice.number} is {state} and cannot be paid.")
+    if amounts is not None:
+        plan = []
+        for invoice in invoices:
+            amount = amounts.get(invoice.pk)
+            if amount is None or amount.minor == 0:
+                continue
+            if amount.currency != available.currency:
+                raise InvalidInput(f"Amounts must be in {available.currency}.", field="currency")
+            require_positive(amount)
+            if amount.minor > invoice.balance_minor:
+                raise NotAllowed(
+                    f"Invoice {invoice.number} only owes {invoice.balance.format()}; you tried to apply {amount.format()}."
+                )
+            plan.append((invoice, amount.minor))
+        if sum(minor for _, minor in plan) > available.minor:
+            raise NotAllowed(f"The amounts applied add up to more than the {available.format()} available.")
+        return plan
+    plan = []
+    left = available.minor
+    for invoice in sorted(invoices, key=lambda i: (i.due_date, i.issue_date, i.sequence)):
+        take = min(left, invoice.balance_minor)
+        if take > 0:
+            plan.append((invoice, take))
+            left -= take
+    return plan
+
+
+def _application_legs(plan: Sequence[tuple[Invoice, int]], *, payment_id: int | None = None, credit_memo_id: int | None = None) -> list[Leg]:
+    source_account = Account.UNAPPLIED if payment_id is not None else Account.CUSTOMER_CREDIT
+    legs = []
+    for invoice, minor in plan:
+        legs.append(Leg(source_account, minor, payment_id=payment_id, credit_memo_id=credit_memo_id))
+        legs.append(Leg(Account.RECEIVABLE, -minor, invoice_id=invoice.pk, payment_id=payment_id, credit_memo_id=credit_memo_id))
+    return legs
+
+
+def applications_totals_apply(*, merchant: Merchant, totals: LedgerTotals, now: dt.datetime) -> None:
+    """The only writer of `Application.amount_minor`: add posted changes, creating rows as needed."""
+    if not totals.applied:
+        return
+    invoice_ids = {key[0] for key in totals.applied}
+    existing = {
+        (a.invoice_id, a.payment_id, a.credit_memo_id): a
+        for a in Application.objects.select_for_update().filter(merchant=merchant, invoice_id__in=invoice_ids)
+    }
+    created, changed = [], []
+    for (invoice_id, payment_id, credit_memo_id), delta in totals.applied.items():
+        application = existing.get((invoice_id, payment_id, credit_memo_id))
+        if application is None:
+            created.append(Application(merchant=merchant, invoice_id=invoice_id, payment_id=payment_id,
+                                       credit_memo_id=credit_memo_id, amount_minor=delta, created_at=now))
+        else:
+            application.amount_minor += delta
+            changed.append(application)
+    Application.objects.bulk_create(created)
+    Application.objects.bulk_update(changed, ["amount_minor"])
+
+
+def payments_totals_apply(*, payments: Sequence[Payment], totals: LedgerTotals) -> None:
+    """The only writer of a payment's unapplied and refunded caches."""
+    for payment in payments:
+        payment.unapplied_minor += totals.payment_unapplied.get(payment.pk, 0)
+        payment.refunded_minor += totals.payment_refunded.get(payment.pk, 0)
+        if payment.unapplied_minor < 0 or payment.refunded_minor > payment.amount_minor:
+            raise NotAllowed(f"Payment {payment.number} does not have that much left.")
+    Payment.objects.bulk_update(payments, ["unapplied_minor", "refunded_minor"])
+
+
+def _idempotent_replay(model: type[Payment] | type[Refund], merchant: Merchant, key: str | None, **expected: Any) -> Any:
+    """Return the row already made with this key, or None. Same key with different terms → error."""
+    if not key:
+        return None
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise InvalidInput("Idempotency key too long.", field="idempotency_key")
+    found = model.objects.filter(merchant=merchant, idempotency_key=key).first()
+    if found is None:
+        return None
+    for name, value in expected.items():
+        if getattr(found, name) != value:
+            raise IdempotencyConflict("This request was already submitted with different details.", field="idempotency_key")
+    return found
+
+
+def payment_record(
+    *,
+    merchant: Merchant,
+    customer_id: int,
+    amount: Money,
+    method: str,
+    received_on: dt.date | None = None,
+    invoice_ids: Sequence[int] = (),
+    amounts: Mapping[int, Money] | None = None,
+    keep_excess_as_credit: bool = False,
+    check_number: str = "",
+    reference: str = "",
+    note: str = "",
+    idempotency_key: str | None = None,
+    actor: Any = None,
+    now: dt.datetime | None = None,
+) -> Payment:
+    """Record money received and apply it to the given invoices — the amounts in `amounts`, or
+    oldest due first.
+
+    Overpayment is never silent: money left over after the invoices are paid raises NotAllowed
+    unless `keep_excess_as_credit`, which keeps it as unapplied customer credit. A repeated
+    `idempotency_key` returns the first payment instead of recording a second.
+    Raises InvalidInput (amount, currency, method, date), NotFound (another merchant's or
+    customer's invoice), NotAllowed (void/paid invoice, overpayment)."""
+    try:
+        with transaction.atomic():
+            return _payment_record(
+                merchant=merchant, customer_id=customer_id, amount=amount, method=method, received_on=received_on,
+                invoice_ids=invoice_ids, amounts=amounts, keep_excess_as_credit=keep_excess_as_credit,
+                check_number=check_number, reference=reference, note=note, idempotency_key=idempotency_key,
+                actor=actor, now=now,
+            )
+    except IntegrityError:
+        # A concurrent request with the same key won the race; answer with its payment.
+        replay = _idempotent_replay(Payment, merchant, idempotency_key, amount_minor=amount.minor, currency=amount.currency, customer_id=customer_id)
+        if replay is None:
+            raise
+        return replay  # type: ignore[no-any-return]
+
+
+def _payment_record(
+    *,
+    merchant: Merchant,
+    customer_id: int,
+    amount: Money,
+    method: str,
+    received_on: dt.date | None,
+    invoice_ids: Sequence[int],
+    amounts: Mapping[int, Money] | None,
+    keep_excess_as_credit: bool,
+    check_number: str,
+    reference: str,
+    note: str,
+    idempotency_key: str | None,
+    actor: Any,
+    now: dt.datetime | None,
+) -> Payment:
+    now = now or clock.now()
+    currency_exponent(amount.currency)
+    require_positive(amount)
+    if method not in PaymentMethod.values:
+        raise InvalidInput("Choose how the payment was made.", field="method")
+    today = clock.local_date(now, merchant.time_zone)
+    received_on = received_on or today
+    if received_on > today + dt.timedelta(days=1):
+        raise InvalidInput("The date received cannot be in the future.", field="received_on")
+    customer_get_for_update(merchant=merchant, customer_id=customer_id)
+    replay = _idempotent_replay(Payment, merchant, idempotency_key, amount_minor=amount.minor, currency=amount.currency, customer_id=customer_id)
+    if replay is not None:
+        return replay  # type: ignore[no-any-return]
+    if amounts is not None:
+        invoice_ids = list(dict.fromkeys([*invoice_ids, *amounts]))
+    invoices = invoices_lock(merchant=merchant, invoice_ids=invoice_ids, customer_id=customer_id)
+    plan = _allocate(available=amount, invoices=invoices, amounts=amounts)
+    excess = amount.minor - sum(minor for _, minor in plan)
+    if excess and not keep_excess_as_credit:
+        owed = Money(amount.minor - excess, amount.currency)
+        raise NotAllowed(
+            f"This payment is {Money(excess, amount.currency).format(merchant.locale)} more than the "
+            f"{owed.format(merchant.locale)} applied to invoices. Lower the amount, or keep the excess as customer credit."
+        )
+    payment = Payment.objects.create(
+        merchant=merchant,
+        customer_id=customer_id,
+        currency=amount.currency,
+        amount_minor=amount.minor,
+        method=method,
+        check_number=_text(check_number, field="check_number", limit=30) if method == PaymentMethod.CHECK else "",
+        reference=_text(reference, field="reference", limit=100),
+        note=_text(note, field="note", limit=500),
+        received_on=received_on,
+        created_at=now,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        idempotency_key=idempotency_key or None,
+    )
+    totals = journal_post(
+        merchant=merchant,
+        kind=EntryKind.PAYMENT_RECEIVED,
+        customer_id=customer_id,
+        currency=amount.currency,
+        legs=[
+            Leg(Account.CLEARING, amount.minor, payment_id=payment.pk, method=method),
+            Leg(Account.UNAPPLIED, -amount.minor, payment_id=payment.pk),
+            *_application_legs(plan, payment_id=payment.pk),
+        ],
+        now=now,
+        actor=actor,
+        memo=f"Payment {payment.number}",
+    )
+    payments_totals_apply(payments=[payment], totals=totals)
+    invoice_totals_apply(invoices=[invoice for invoice, _ in plan], totals=totals)
+    applications_totals_apply(merchant=merchant, totals=totals, now=now)
+    paid = ", ".join(invoice.number for invoice, _ in plan) or "customer credit"
+    activity_record(
+        merchant=merchant, customer_id=customer_id, verb="payment.recorded",
+        summary=f"Payment {payment.number} of {amount.format(merchant.locale)} by {payment.get_method_display()} → {paid}",
+        actor=actor, obj=payment, now=now,
+    )
+    return payment
+
+
+@transaction.atomic
+def credit_apply(
+    *,
+    merchant: Merchant,
+    customer_id: int,
+    invoice_ids: Sequence[int],
+    payment_id: int | None = None,
+    credit_memo_id: int | None = None,
+    amounts: Mapping[int, Money] | None = None,
+    actor: Any = None,
+    now: dt.datetime | None = None,
+) -> list[Application]:
+    """Apply customer credit — an unapplied payment or a credit memo — to open invoices
+    (explicit amounts, or oldest due first up to the credit available)."""
+    now = now or clock.now()
+    if (payment_id is None) == (credit_memo_id is None):
+        raise InvalidInput("Choose one credit to apply.", field="credit")
+    customer_get_for_update(merchant=merchant, customer_id=customer_id)
+    payment: Payment | None = None
+    memo: CreditMemo | None = None
+    try:
+        if payment_id is not None:
+            payment = Payment.objects.select_for_update().get(merchant=merchant, customer_id=customer_id, pk=payment_id)
+            available = payment.unapplied
+        else:
+            memo = CreditMemo.objects.select_for_update().get(merchant=merchant, customer_id=customer_id, pk=credit_memo_id)
+            available = memo.remaining
+    except (Payment.DoesNotExist, CreditMemo.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such credit.") from None
+    if not available:
+        raise NotAllowed("That credit has nothing left to apply.")
+    if amounts is not None:
+        invoice_ids = list(dict.fromkeys([*invoice_ids, *amounts]))
+    invoices = invoices_lock(merchant=merchant, invoice_ids=invoice_ids, customer_id=customer_id)
+    plan = _allocate(available=available, invoices=invoices, amounts=amounts)
+    if not plan:
+        raise NotAllowed("Nothing to apply: choose at least one invoice with a balance.")
+    totals = journal_post(
+        merchant=merchant,
+        kind=EntryKind.CREDIT_APPLIED,
+        customer_id=customer_id,
+        currency=available.currency,
+        legs=_application_legs(plan, payment_id=payment_id, credit_memo_id=credit_memo_id),
+        now=now,
+        actor=actor,
+    )
+    if payment is not None:
+        payments_totals_apply(payments=[payment], totals=totals)
+        source = f"unapplied payment {payment.number}"
+    else:
+        assert memo is not None
+        credit_memos_totals_apply(credit_memos=[memo], totals=totals)
+        source = f"credit memo {memo.number}"
+    invoice_totals_apply(invoices=[invoice for invoice, _ in plan], totals=totals)
+    applications_totals_apply(merchant=merchant, totals=totals, now=now)
+    applied = Money(sum(minor for _, minor in plan), available.currency)
+    activity_record(
+        merchant=merchant, customer_id=customer_id, verb="credit.applied",
+        summary=f"{applied.format(merchant.locale)} of {source} applied to {', '.join(i.number for i, _ in plan)}",
+        actor=actor, obj=payment or memo, now=now,
+    )
+    return list(
+        Application.objects.filter(
+            merchant=merchant, invoice__in=[i for i, _ in plan], payment_id=payment_id, credit_memo_id=credit_memo_id
+        )
+    )
+
+
+@transaction.atomic
+def application_move_to_credit(
+    *, merchant: Merchant, application_id: int, actor: Any = None, now: dt.datetime | None = None
+) -> Application:
+    """Take a payment or credit memo off an invoice and keep it as customer credit: the invoice
+    owes it again (and can then be voided), the credit can be applied elsewhere."""
+    now = now or clock.now()
+    try:
+        found = Application.objects.select_related("invoice").get(merchant=merchant, pk=application_id)
+    except (Application.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such payment application.") from None
+    customer_id = found.invoice.customer_id
+    customer_get_for_update(merchant=merchant, customer_id=customer_id)
+    invoice = invoices_lock(merchant=merchant, invoice_ids=[found.invoice_id])[0]
+    application = Application.objects.select_for_update().get(pk=application_id)
+    if application.amount_minor == 0:
+        raise NotAllowed("Nothing of this payment is applied to the invoice any more.")
+    if invoice.status not in (*COLLECTIBLE_STATUSES, InvoiceStatus.PAID):
+        raise NotAllowed(f"Invoice {invoice.number} is {invoice.get_status_display().lower()}.")
+    minor = application.amount_minor
+    source_account = Account.UNAPPLIED if application.payment_id else Account.CUSTOMER_CREDIT
+    totals = journal_post(
+        merchant=merchant,
+        kind=EntryKind.APPLICATION_REVERSED,
+        customer_id=customer_id,
+        currency=invoice.currency,
+        legs=[
+            Leg(Account.RECEIVABLE, minor, invoice_id=invoice.pk, payment_id=application.payment_id, credit_memo_id=application.credit_memo_id),
+            Leg(source_account, -minor, payment_id=application.payment_id, credit_memo_id=application.credit_memo_id),
+        ],
+        now=now,
+        actor=actor,
+        memo=f"Unapply from {invoice.number}",
+    )
+    if application.payment_id:
+        payments_totals_apply(payments=[Payment.objects.select_for_update().get(pk=application.payment_id)], totals=totals)
+    else:
+        credit_memos_totals_apply(credit_memos=[CreditMemo.objects.select_for_update().get(pk=application.credit_memo_id)], totals=totals)
+    invoice_totals_apply(invoices=[invoice], totals=totals)
+    applications_totals_apply(merchant=merchant, totals=totals, now=now)
+    activity_record(
+        merchant=merchant, customer_id=customer_id, verb="credit.unapplied",
+        summary=f"{Money(minor, invoice.currency).format(merchant.locale)} moved from {invoice.number} to customer credit",
+        actor=actor, obj=invoice, now=now,
+    )
+    application.refresh_from_db()
+    return application
+
+
+def refund_create(
+    *,
+    merchant: Merchant,
+    payment_id: int,
+    amount: Money,
+    invoice_id: int | None = None,
+    reason: str = "",
+    idempotency_key: str | None = None,
+    actor: Any = None,
+    now: dt.datetime | None = None,
+) -> Refund:
+    """Give back part or all of a payment; repeatable until nothing is left.
+
+    The refund comes out of the payment's unapplied credit first, then off the invoices it paid,
+    newest first (or only off `invoice_id` when given); those invoices owe it again. Raises
+    NotAllowed for more than is refundable."""
+    try:
+        with transaction.atomic():
+            return _refund_create(
+                merchant=merchant, payment_id=payment_id, amount=amount, invoice_id=invoice_id, reason=reason,
+                idempotency_key=idempotency_key, actor=actor, now=now,
+            )
+    except IntegrityError:
+        replay = _idempotent_replay(Refund, merchant, idempotency_key, payment_id=payment_id, amount_minor=amount.minor)
+        if replay is None:
+            raise
+        return replay  # type: ignore[no-any-return]
+
+
+def _refund_create(
+    *,
+    merchant: Merchant,
+    payment_id: int,
+    amount: Money,
+    invoice_id: int | None,
+    reason: str,
+    idempotency_key: str | None,
+    actor: Any,
+    now: dt.datetime | None,
+) -> Refund:
+    now = now or clock.now()
+    require_positive(amount)
+    try:
+        customer_id = Payment.objects.values_list("customer_id", flat=True).get(merchant=merchant, pk=payment_id)
+    except (Payment.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such payment.") from None
+    customer_get_for_update(merchant=merchant, customer_id=customer_id)
+    replay = _idempotent_replay(Refund, merchant, idempotency_key, payment_id=payment_id, amount_minor=amount.minor)
+    if replay is not None:
+        return replay  # type: ignore[no-any-return]
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    if amount.currency != payment.currency:
+        raise InvalidInput(f"Refunds of this payment are in {payment.currency}.", field="currency")
+    if amount.minor > payment.amount_minor - payment.refunded_minor:
+        raise NotAllowed(
+            f"Only {payment.refundable.format(merchant.locale)} of payment {payment.number} can still be refunded."
+        )
+    applications = list(
+        Application.objects.filter(merchant=merchant, payment=payment, amount_minor__gt=0).order_by("-id")
+    )
+    if invoice_id is not None:
+        applications = [a for a in applications if a.invoice_id == invoice_id]
+        if not applications:
+            raise NotAllowed("This payment did not pay that invoice.")
+        from_credit = 0
+    else:
+        from_credit = min(payment.unapplied_minor, amount.minor)
+    left = amount.minor - from_credit
+    plan: list[tuple[int, int]] = []
+    for application in applications:
+        take = min(left, application.amount_minor)
+        if take > 0:
+            plan.append((application.invoice_id, take))
+            left -= take
+    if left:
+        raise NotAllowed("That is more than this payment paid on the invoice.")
+    invoices = invoices_lock(merchant=merchant, invoice_ids=[i for i, _ in plan])
+    refund = Refund.objects.create(
+        merchant=merchant, payment=payment, amount_minor=amount.minor, reason=_text(reason, field="reason", limit=300),
+        created_at=now, created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        idempotency_key=idempotency_key or None,
+    )
+    legs = []
+    for invoice_pk, minor in plan:
+        legs.append(Leg(Account.RECEIVABLE, minor, invoice_id=invoice_pk, payment_id=payment.pk))
+        legs.append(Leg(Account.UNAPPLIED, -minor, payment_id=payment.pk))
+    legs.append(Leg(Account.UNAPPLIED, amount.minor, payment_id=payment.pk))
+    legs.append(Leg(Account.CLEARING, -amount.minor, payment_id=payment.pk, method=payment.method))
+    totals = journal_post(
+        merchant=merchant, kind=EntryKind.REFUND_ISSUED, customer_id=customer_id, currency=payment.currency,
+        legs=legs, now=now, actor=actor, memo=f"Refund of {payment.number}",
+    )
+    payments_totals_apply(payments=[payment], totals=totals)
+    invoice_totals_apply(invoices=invoices, totals=totals)
+    applications_totals_apply(merchant=merchant, totals=totals, now=now)
+    reopened = ", ".join(i.number for i in invoices)
+    activity_record(
+        merchant=merchant, customer_id=customer_id, verb="payment.refunded",
+        summary=f"Refunded {amount.format(merchant.locale)} of payment {payment.number}" + (f" ({reopened} reopened)" if reopened else ""),
+        actor=actor, obj=payment, now=now,
+    )
+    return refund

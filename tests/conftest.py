@@ -1,0 +1,60 @@
+"""Shared fixtures. `merchant` activates that merchant's tenant scope for the whole test, the way
+a signed-in request does; use `merchant_scope(other)` to act as another merchant."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+
+from settle.core.money import Money
+from settle.core.tenancy import all_merchants, merchant_scope
+from settle.customers.models import Customer
+from settle.customers.services import customer_create
+from settle.invoicing.models import Invoice
+from settle.invoicing.services import LineInput, invoice_create
+from settle.tenants.models import Merchant
+from settle.tenants.services import merchant_create
+
+_seq = itertools.count(1)
+
+
+def make_merchant(**kwargs: object) -> Merchant:
+    n = next(_seq)
+    defaults: dict[str, object] = {"name": f"Merchant {n}", "owner_email": f"owner{n}@example.com", "owner_password": "correct horse battery"}
+    defaults.update(kwargs)
+    with all_merchants():
+        return merchant_create(**defaults)  # type: ignore[arg-type]
+
+
+def make_customer(merchant: Merchant, name: str = "Ann Customer", **kwargs: object) -> Customer:
+    with merchant_scope(merchant):
+        return customer_create(merchant=merchant, display_name=name, **kwargs)  # type: ignore[arg-type]
+
+
+def make_invoice(merchant: Merchant, customer: Customer, amount_minor: int = 10_000, **kwargs: object) -> Invoice:
+    with merchant_scope(merchant):
+        return invoice_create(
+            merchant=merchant,
+            customer_id=customer.pk,
+            lines=[LineInput("Service", 1, Money(amount_minor, kwargs.pop("currency", merchant.currency)))],  # type: ignore[arg-type]
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+
+@pytest.fixture
+def merchant(db: None) -> Iterator[Merchant]:
+    m = make_merchant()
+    with merchant_scope(m):
+        yield m
+
+
+@pytest.fixture
+def other_merchant(db: None) -> Merchant:
+    return make_merchant(name="Other Shop")
+
+
+@pytest.fixture
+def customer(merchant: Merchant) -> Customer:
+    return make_customer(merchant)
