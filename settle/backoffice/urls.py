@@ -1,4 +1,10 @@
-from django.urls import path
+"""Back-office URLs, split by area: people (dashboard, customers, contacts, settings) and money
+(invoices, orders, payments, credits)."""
+
+from django.urls import include, path
 
 app_name = "backoffice"
-urlpatterns: list = []
+urlpatterns = [
+    path("", include("settle.backoffice.urls_people")),
+    path("", include("settle.backoffice.urls_money")),
+]

@@ -1,0 +1,112 @@
+"""Reads about what is owed. Every function takes the merchant and filters by it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import Count, Min, Q, QuerySet, Sum
+
+from settle.core.money import Money
+from settle.tenants.models import Merchant
+
+from .models import COLLECTIBLE_STATUSES, CreditMemo, Invoice, InvoiceStatus, JournalEntry, Order
+
+
+@dataclass(frozen=True)
+class BalanceSummary:
+    """The Balance card: total of open balances, the part past due, the oldest open invoice (by
+    creation) and how many invoices still owe something."""
+
+    total_balance: Money
+    total_past_due: Money
+    oldest_open_invoice: Invoice | None
+    invoices_with_balance: int
+
+
+def invoices_with_balance(*, merchant: Merchant) -> QuerySet[Invoice]:
+    return Invoice.objects.filter(merchant=merchant, status__in=COLLECTIBLE_STATUSES, balance_minor__gt=0)
+
+
+def customer_balance_summary(*, merchant: Merchant, customer_id: int, today: dt.date) -> BalanceSummary:
+    owing = invoices_with_balance(merchant=merchant).filter(customer_id=customer_id, currency=merchant.currency)
+    sums = owing.aggregate(
+        total=Sum("balance_minor"),
+        past_due=Sum("balance_minor", filter=Q(due_date__lt=today)),
+        n=Count("id"),
+    )
+    return BalanceSummary(
+        total_balance=Money(sums["total"] or 0, merchant.currency),
+        total_past_due=Money(sums["past_due"] or 0, merchant.currency),
+        oldest_open_invoice=owing.order_by("created_at", "sequence").first(),
+        invoices_with_balance=sums["n"],
+    )
+
+
+def open_invoices(*, merchant: Merchant, customer_id: int | None = None) -> QuerySet[Invoice]:
+    """Invoices that can still be paid, oldest due first."""
+    query = invoices_with_balance(merchant=merchant).select_related("customer").order_by("due_date", "sequence")
+    return query.filter(customer_id=customer_id) if customer_id is not None else query
+
+
+def invoice_list(*, merchant: Merchant, customer_id: int | None = None, status: str | None = None, search: str = "") -> QuerySet[Invoice]:
+    query = Invoice.objects.filter(merchant=merchant).select_related("customer")
+    if customer_id is not None:
+        query = query.filter(customer_id=customer_id)
+    if status == "past_due":
+        query = query.filter(status__in=COLLECTIBLE_STATUSES, balance_minor__gt=0)
+    elif status:
+        query = query.filter(status=status)
+    if search:
+        query = query.filter(Q(number__icontains=search) | Q(customer__display_name__icontains=search) | Q(po_number__icontains=search) | Q(reference__icontains=search))
+    return query.order_by("-issue_date", "-sequence")
+
+
+def invoice_detail(*, merchant: Merchant, invoice_id: int) -> Invoice:
+    """One invoice with its lines and what paid it; raises Invoice.DoesNotExist for other merchants."""
+    return (
+        Invoice.objects.select_related("customer", "order")
+        .prefetch_related("lines")
+        .get(merchant=merchant, pk=invoice_id)
+    )
+
+
+def receivables_summary(*, merchant: Merchant, today: dt.date) -> dict[str, Money | int]:
+    """Dashboard totals in the merchant's currency."""
+    sums = invoices_with_balance(merchant=merchant).filter(currency=merchant.currency).aggregate(
+        total=Sum("balance_minor"), past_due=Sum("balance_minor", filter=Q(due_date__lt=today)),
+        n=Count("id"), n_past_due=Count("id", filter=Q(due_date__lt=today)), customers=Count("customer", distinct=True),
+    )
+    return {
+        "open_balance": Money(sums["total"] or 0, merchant.currency),
+        "past_due": Money(sums["past_due"] or 0, merchant.currency),
+        "open_invoices": sums["n"],
+        "past_due_invoices": sums["n_past_due"],
+        "customers_owing": sums["customers"],
+    }
+
+
+def credit_memos(*, merchant: Merchant, customer_id: int | None = None, with_remaining: bool = False) -> QuerySet[CreditMemo]:
+    query = CreditMemo.objects.filter(merchant=merchant).select_related("customer")
+    if customer_id is not None:
+        query = query.filter(customer_id=customer_id)
+    return query.filter(remaining_minor__gt=0) if with_remaining else query
+
+
+def order_list(*, merchant: Merchant, with_invoice: bool = False, customer_id: int | None = None) -> QuerySet[Order]:
+    """Orders newest first, with their invoice (for the Paid / Open stamp)."""
+    query = Order.objects.filter(merchant=merchant).select_related("customer", "invoice").prefetch_related("items")
+    if customer_id is not None:
+        query = query.filter(customer_id=customer_id)
+    return query.filter(invoice__isnull=False) if with_invoice else query
+
+
+def oldest_due_date(*, merchant: Merchant, customer_id: int) -> dt.date | None:
+    return invoices_with_balance(merchant=merchant).filter(customer_id=customer_id).aggregate(d=Min("due_date"))["d"]
+
+
+def journal_for_customer(*, merchant: Merchant, customer_id: int) -> QuerySet[JournalEntry]:
+    return JournalEntry.objects.filter(merchant=merchant, customer_id=customer_id).prefetch_related("lines")
+
+
+__all__ = ["InvoiceStatus"]

@@ -1,0 +1,89 @@
+"""Reads about money received: payments, what they paid, customer credit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+from django.db.models import Prefetch, QuerySet, Sum
+
+from settle.core.money import Money
+from settle.invoicing.models import CreditMemo
+from settle.invoicing.selectors import credit_memos
+from settle.tenants.models import Merchant
+
+from .models import Application, Payment, Refund
+
+
+def payment_list(*, merchant: Merchant, customer_id: int | None = None) -> QuerySet[Payment]:
+    """Transaction history, newest first, each with the invoices it paid (no N+1)."""
+    query = Payment.objects.filter(merchant=merchant).select_related("customer").prefetch_related(
+        Prefetch("applications", queryset=Application.objects.filter(amount_minor__gt=0).select_related("invoice")),
+        "refunds",
+    )
+    return query.filter(customer_id=customer_id) if customer_id is not None else query
+
+
+def payment_detail(*, merchant: Merchant, payment_id: int) -> Payment:
+    return payment_list(merchant=merchant).get(pk=payment_id)
+
+
+def applications_for_invoice(*, merchant: Merchant, invoice_id: int) -> QuerySet[Application]:
+    """What paid an invoice: payments and credit memos, with amounts still applied."""
+    return (
+        Application.objects.filter(merchant=merchant, invoice_id=invoice_id, amount_minor__gt=0)
+        .select_related("payment", "credit_memo")
+        .order_by("created_at", "id")
+    )
+
+
+def refunds_for_invoice(*, merchant: Merchant, invoice_id: int) -> QuerySet[Refund]:
+    return Refund.objects.filter(merchant=merchant, payment__applications__invoice_id=invoice_id).distinct().select_related("payment")
+
+
+@dataclass(frozen=True)
+class CreditRow:
+    """One line of the Customer Credits grid: a credit memo or an unapplied payment."""
+
+    kind: Literal["credit_memo", "unapplied_payment"]
+    id: int
+    number: str
+    customer_name: str
+    customer_id: int
+    remaining: Money
+    created: dt.datetime
+    description: str
+
+
+CreditFilter = Literal["all", "credit_memos", "unapplied"]
+
+
+def credits_list(*, merchant: Merchant, which: CreditFilter = "all", customer_id: int | None = None) -> tuple[list[CreditRow], Money, int]:
+    """Customer credits with something left, filtered All / Credit memos / Unapplied, with the
+    total (in the merchant's currency) and the count."""
+    rows: list[CreditRow] = []
+    if which in ("all", "credit_memos"):
+        memo: CreditMemo
+        for memo in credit_memos(merchant=merchant, customer_id=customer_id, with_remaining=True):
+            rows.append(CreditRow("credit_memo", memo.pk, memo.number, memo.customer.display_name, memo.customer_id,
+                                  memo.remaining, memo.created_at, memo.reason))
+    if which in ("all", "unapplied"):
+        payments = Payment.objects.filter(merchant=merchant, unapplied_minor__gt=0).select_related("customer")
+        if customer_id is not None:
+            payments = payments.filter(customer_id=customer_id)
+        for payment in payments:
+            rows.append(CreditRow("unapplied_payment", payment.pk, payment.number, payment.customer.display_name,
+                                  payment.customer_id, payment.unapplied, payment.created_at,
+                                  f"{payment.get_method_display()} {payment.reference}".strip()))
+    rows.sort(key=lambda r: r.created, reverse=True)
+    total = sum((r.remaining.minor for r in rows if r.remaining.currency == merchant.currency), 0)
+    return rows, Money(total, merchant.currency), len(rows)
+
+
+def collected_between(*, merchant: Merchant, start: dt.date, end: dt.date) -> Money:
+    """Payments received in [start, end) less refunds made, in the merchant's currency."""
+    received = Payment.objects.filter(
+        merchant=merchant, currency=merchant.currency, received_on__gte=start, received_on__lt=end
+    ).aggregate(total=Sum("amount_minor"), refunded=Sum("refunded_minor"))
+    return Money((received["total"] or 0) - (received["refunded"] or 0), merchant.currency)
