@@ -10,17 +10,10 @@ from .models import Activity, Contact, ContactProfile, Customer
 
 
 def customer_list(*, merchant: Merchant, search: str = "", only_with_open_invoices: bool = False) -> QuerySet[Customer]:
-    """Customers by name, each annotated with `open_balance_minor`; search matches names,
-    e-mails, phones and contact names. Invoice status names are spelled out here (not imported)
-    because customers sits below invoicing."""
-    from django.apps import apps
-
-    invoice_model = apps.get_model("invoicing", "Invoice")
-    owing = invoice_model.objects.filter(
-        merchant=merchant, customer=OuterRef("pk"), status__in=("open", "partially_paid"), balance_minor__gt=0
-    )
+    """Customers by name, each annotated with `open_balance_minor` (merchant currency); search
+    matches names, e-mails, phones and contact names. Status names are spelled out because
+    customers sits below invoicing."""
     query = Customer.objects.filter(merchant=merchant).annotate(
-        has_open_invoices=Exists(owing),
         open_balance_minor=Sum(
             "invoices__balance_minor",
             filter=Q(invoices__status__in=("open", "partially_paid"), invoices__currency=merchant.currency),
@@ -34,7 +27,7 @@ def customer_list(*, merchant: Merchant, search: str = "", only_with_open_invoic
             Q(display_name__icontains=search) | Q(emails__icontains=search) | Q(phones__icontains=search) | Exists(contact_match)
         )
     if only_with_open_invoices:
-        query = query.filter(has_open_invoices=True)
+        query = query.filter(open_balance_minor__gt=0)
     return query.order_by("display_name", "pk")
 
 
