@@ -4,16 +4,19 @@ a signed-in request does; use `merchant_scope(other)` to act as another merchant
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import pytest
 
 from settle.core.money import Money
 from settle.core.tenancy import all_merchants, merchant_scope
-from settle.customers.models import Customer
+from settle.customers.models import Activity, Contact, Customer
 from settle.customers.services import customer_create
-from settle.invoicing.models import Invoice
+from settle.invoicing.models import CreditMemo, Invoice, JournalEntry, JournalLine, Order
 from settle.invoicing.services import LineInput, invoice_create
+from settle.payments.models import Application, Payment, Refund
+from settle.payments.services import payment_record
 from settle.tenants.models import Merchant
 from settle.tenants.services import merchant_create
 
@@ -58,3 +61,33 @@ def other_merchant(db: None) -> Merchant:
 @pytest.fixture
 def customer(merchant: Merchant) -> Customer:
     return make_customer(merchant)
+
+
+# Every table a money or timeline change writes to; a refused request leaves all of them as they were.
+def written_rows() -> dict[str, int]:
+    models = (Customer, Contact, Activity, Order, Invoice, CreditMemo, JournalEntry, JournalLine, Payment, Application, Refund)
+    with all_merchants():
+        return {model.__name__: model.objects.count() for model in models}
+
+
+@contextmanager
+def writes_nothing() -> Iterator[None]:
+    """Assert that the block (typically a refused service call) adds no row anywhere."""
+    before = written_rows()
+    try:
+        yield
+    finally:
+        assert written_rows() == before
+
+
+def make_payment(merchant: Merchant, customer: Customer, amount_minor: int, invoices: Sequence[Invoice] = (), **kwargs: object) -> Payment:
+    """Record a cash payment in the merchant's currency, applied oldest first to `invoices`."""
+    with merchant_scope(merchant):
+        return payment_record(
+            merchant=merchant,
+            customer_id=customer.pk,
+            amount=Money(amount_minor, str(kwargs.pop("currency", merchant.currency))),
+            method=str(kwargs.pop("method", "cash")),
+            invoice_ids=[invoice.pk for invoice in invoices],
+            **kwargs,  # type: ignore[arg-type]
+        )

@@ -1,21 +1,28 @@
-"""Placeholder routes (replaced as the money pages are built)."""
+"""Back-office money pages: invoices, quick payment requests, orders, payments, refunds, credits."""
 
-from django.http import HttpResponse
 from django.urls import path
 
+from .views import credits, invoices, orders, payments
 
-def _todo(request, **kwargs):  # type: ignore[no-untyped-def]
-    return HttpResponse("Not built yet", status=501)
-
-
-NAMES = [
-    ("invoices/", "invoice_list"), ("invoices/new/", "invoice_new"), ("invoices/<int:pk>/", "invoice_detail"),
-    ("invoices/<int:pk>/print/", "invoice_print"), ("invoices/<int:pk>/void/", "invoice_void"),
-    ("invoices/<int:pk>/issue/", "invoice_issue"), ("invoices/<int:pk>/uncollectible/", "invoice_uncollectible"),
-    ("requests/new/", "quick_request_new"), ("orders/", "order_list"), ("orders/new/", "order_new"),
-    ("orders/<int:pk>/", "order_detail"), ("orders/<int:pk>/checkout/", "order_checkout"),
-    ("payments/", "payment_list"), ("payments/new/", "payment_new"), ("payments/<int:pk>/", "payment_detail"),
-    ("payments/<int:pk>/refund/", "refund_new"), ("credits/", "credit_list"), ("credits/new/", "credit_memo_new"),
-    ("credits/apply/", "credit_apply"), ("applications/<int:pk>/to-credit/", "application_move_to_credit"),
+urlpatterns = [
+    path("invoices/", invoices.invoice_list, name="invoice_list"),
+    path("invoices/new/", invoices.invoice_new, name="invoice_new"),
+    path("invoices/<int:pk>/", invoices.invoice_detail, name="invoice_detail"),
+    path("invoices/<int:pk>/print/", invoices.invoice_print, name="invoice_print"),
+    path("invoices/<int:pk>/void/", invoices.invoice_void, name="invoice_void"),
+    path("invoices/<int:pk>/issue/", invoices.invoice_issue, name="invoice_issue"),
+    path("invoices/<int:pk>/uncollectible/", invoices.invoice_uncollectible, name="invoice_uncollectible"),
+    path("requests/new/", invoices.quick_request_new, name="quick_request_new"),
+    path("applications/<int:pk>/to-credit/", invoices.application_move_to_credit, name="application_move_to_credit"),
+    path("orders/", orders.order_list, name="order_list"),
+    path("orders/new/", orders.order_new, name="order_new"),
+    path("orders/<int:pk>/", orders.order_detail, name="order_detail"),
+    path("orders/<int:pk>/checkout/", orders.order_checkout, name="order_checkout"),
+    path("payments/", payments.payment_list, name="payment_list"),
+    path("payments/new/", payments.payment_new, name="payment_new"),
+    path("payments/<int:pk>/", payments.payment_detail, name="payment_detail"),
+    path("payments/<int:pk>/refund/", payments.refund_new, name="refund_new"),
+    path("credits/", credits.credit_list, name="credit_list"),
+    path("credits/new/", credits.credit_memo_new, name="credit_memo_new"),
+    path("credits/apply/", credits.credit_apply, name="credit_apply"),
 ]
-urlpatterns = [path(route, _todo, name=name) for route, name in NAMES]

@@ -1,20 +1,22 @@
-"""Placeholder routes (replaced as the people pages are built)."""
+"""People pages: dashboard, customers and their contacts, settings, merchant switching."""
 
-from django.http import HttpResponse
 from django.urls import path
 
+from .views import customers, dashboard, settings
 
-def _todo(request, **kwargs):  # type: ignore[no-untyped-def]
-    return HttpResponse("Not built yet", status=501)
-
-
-NAMES = [
-    ("", "dashboard"), ("customers/", "customer_list"), ("customers/new/", "customer_new"),
-    ("customers/<int:pk>/", "customer_detail"), ("customers/<int:pk>/edit/", "customer_edit"),
-    ("customers/<int:pk>/contacts/new/", "contact_new"), ("customers/<int:pk>/contacts/<int:contact_pk>/", "contact_edit"),
-    ("customers/<int:pk>/contacts/<int:contact_pk>/revoke/", "contact_revoke"),
-    ("customers/<int:pk>/references/", "external_reference_new"),
-    ("settings/", "settings"), ("settings/contact-profiles/", "contact_profiles"), ("settings/staff/", "staff"),
-    ("switch/<int:merchant_id>/", "switch_merchant"),
+urlpatterns = [
+    path("", dashboard.dashboard, name="dashboard"),
+    path("switch/<int:merchant_id>/", dashboard.switch_merchant, name="switch_merchant"),
+    path("customers/", customers.customer_list, name="customer_list"),
+    path("customers/new/", customers.customer_new, name="customer_new"),
+    path("customers/<int:pk>/", customers.customer_detail, name="customer_detail"),
+    path("customers/<int:pk>/edit/", customers.customer_edit, name="customer_edit"),
+    path("customers/<int:pk>/contacts/new/", customers.contact_new, name="contact_new"),
+    path("customers/<int:pk>/contacts/<int:contact_pk>/", customers.contact_edit, name="contact_edit"),
+    path("customers/<int:pk>/contacts/<int:contact_pk>/revoke/", customers.contact_revoke, name="contact_revoke"),
+    path("customers/<int:pk>/references/", customers.external_reference_new, name="external_reference_new"),
+    path("settings/", settings.merchant_settings, name="settings"),
+    path("settings/contact-profiles/", settings.contact_profiles, name="contact_profiles"),
+    path("settings/contact-profiles/<int:pk>/", settings.contact_profile_edit, name="contact_profile_edit"),
+    path("settings/staff/", settings.staff, name="staff"),
 ]
-urlpatterns = [path(route, _todo, name=name) for route, name in NAMES]

@@ -6,10 +6,11 @@ reader's locale.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
-from babel.numbers import format_currency
+from babel.numbers import NumberFormatError, format_currency, get_group_symbol, parse_decimal
 
 from .errors import InvalidInput
 
@@ -65,22 +66,16 @@ class Money:
         return cls(0, currency)
 
     @classmethod
-    def parse(cls, text: str | Decimal | int, currency: str) -> Money:
-        """Parse a user-typed amount ("12.50", "1,200") exactly; more decimals than the currency
-        has is an error, never a silent rounding."""
+    def parse(cls, text: str | Decimal | int, currency: str, locale: str = "en_US") -> Money:
+        """Parse an amount typed in `locale` ("1,200.50" in en_US, "1 200,50" in fr_CA) exactly.
+
+        Ambiguous text ("445,00" in en_US) and more decimals than the currency has are errors,
+        never a silent guess or rounding."""
         exponent = currency_exponent(currency)
-        raw = str(text).strip().replace(",", "").replace(" ", "")
-        try:
-            value = Decimal(raw)
-        except InvalidOperation:
-            raise InvalidInput(f"“{text}” is not an amount.", field="amount") from None
-        if not value.is_finite():
-            raise InvalidInput(f"“{text}” is not an amount.", field="amount")
+        value = _parse_decimal(text, locale)
         scaled = value.scaleb(exponent)
         if scaled != scaled.to_integral_value():
-            raise InvalidInput(
-                f"{currency} amounts have at most {exponent} decimal places.", field="amount"
-            )
+            raise InvalidInput(f"{currency} amounts have at most {exponent} decimal places.", field="amount")
         return cls(int(scaled), currency)
 
     def _check(self, other: Money) -> None:
@@ -128,6 +123,28 @@ class Money:
 
     def __str__(self) -> str:
         return f"{self.decimal} {self.currency}"
+
+
+_PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def _parse_decimal(text: str | Decimal | int, locale: str) -> Decimal:
+    if isinstance(text, int | Decimal):
+        value = Decimal(text)
+    else:
+        raw = "".join(str(text).split())  # spaces only ever group digits
+        if "e" in raw.lower():
+            raise InvalidInput(f"“{text}” is not an amount.", field="amount")
+        try:
+            value = parse_decimal(raw, locale=locale.replace("-", "_"), strict=True)
+        except (NumberFormatError, ValueError):
+            # "12.50" is accepted everywhere the locale does not group with dots.
+            if not _PLAIN_NUMBER.fullmatch(raw) or get_group_symbol(locale.replace("-", "_")) == ".":
+                raise InvalidInput(f"“{text}” is not an amount.", field="amount") from None
+            value = Decimal(raw)
+    if not value.is_finite():
+        raise InvalidInput(f"“{text}” is not an amount.", field="amount")
+    return value
 
 
 def require_positive(amount: Money, *, field: str = "amount") -> Money:

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Min, Q, QuerySet, Sum
 
-from settle.core.money import Money
+from settle.core.money import Money, times_quantity
 from settle.tenants.models import Merchant
 
-from .models import COLLECTIBLE_STATUSES, CreditMemo, Invoice, InvoiceStatus, JournalEntry, Order
+from .models import COLLECTIBLE_STATUSES, CreditMemo, Invoice, JournalEntry, Order, OrderItem
 
 
 @dataclass(frozen=True)
@@ -109,4 +109,25 @@ def journal_for_customer(*, merchant: Merchant, customer_id: int) -> QuerySet[Jo
     return JournalEntry.objects.filter(merchant=merchant, customer_id=customer_id).prefetch_related("lines")
 
 
-__all__ = ["InvoiceStatus"]
+def invoice_search(
+    *, merchant: Merchant, today: dt.date, status: str | None = None, search: str = ""
+) -> QuerySet[Invoice]:
+    """The invoice list page: `invoice_list`, where “past_due” also means due before `today` (the
+    merchant's local date)."""
+    query = invoice_list(merchant=merchant, status=status, search=search)
+    return query.filter(due_date__lt=today) if status == "past_due" else query
+
+
+def order_detail(*, merchant: Merchant, order_id: int) -> Order:
+    """One order with its items and invoice; raises Order.DoesNotExist for other merchants."""
+    return order_list(merchant=merchant).get(pk=order_id)
+
+
+def order_item_amounts(order: Order) -> list[tuple[OrderItem, Money]]:
+    """Each of an order's (prefetched) items with quantity × unit price, before discount and tax."""
+    items = order.items.all()
+    return [(item, Money(times_quantity(item.unit_price_minor, item.quantity), order.currency)) for item in items]
+
+
+def order_items_total(order: Order) -> Money:
+    return Money(sum(amount.minor for _, amount in order_item_amounts(order)), order.currency)

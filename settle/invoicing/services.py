@@ -247,9 +247,12 @@ def _issue(*, merchant: Merchant, invoice: Invoice, actor: Any, now: dt.datetime
 
 @transaction.atomic
 def invoice_issue(*, merchant: Merchant, invoice_id: int, actor: Any = None, now: dt.datetime | None = None) -> Invoice:
-    """Finalize a draft: it becomes open and payable."""
+    """Finalize a draft: it becomes open and payable. Raises NotAllowed for any other status (a
+    second issue would post the receivable twice)."""
     now = now or clock.now()
     invoice = invoices_lock(merchant=merchant, invoice_ids=[invoice_id])[0]
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise NotAllowed(f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; only a draft can be issued.")
     _issue(merchant=merchant, invoice=invoice, actor=actor, now=now)
     activity_record(merchant=merchant, customer_id=invoice.customer_id, verb="invoice.issued",
                     summary=f"Invoice {invoice.number} issued", actor=actor, obj=invoice, now=now)
@@ -271,8 +274,10 @@ def invoices_lock(*, merchant: Merchant, invoice_ids: Iterable[int], customer_id
 
 def invoice_totals_apply(*, invoices: Iterable[Invoice], totals: LedgerTotals) -> None:
     """Add the balance changes of freshly posted journal lines to locked invoices, move each to
-    the status its balance implies, and save. The only writer of the invoice caches."""
-    changed = []
+    the status its balance implies, and save. The only writer of the invoice caches.
+
+    Saved row by row: for the one to three invoices a payment usually touches, an UPDATE each is
+    several times cheaper to build than one `bulk_update` CASE statement."""
     for invoice in invoices:
         invoice.balance_minor += totals.invoice_balance.get(invoice.pk, 0)
         invoice.paid_minor += totals.invoice_paid.get(invoice.pk, 0)
@@ -286,8 +291,7 @@ def invoice_totals_apply(*, invoices: Iterable[Invoice], totals: LedgerTotals) -
                 _transition(invoice, InvoiceStatus.PARTIALLY_PAID)
             else:
                 _transition(invoice, InvoiceStatus.OPEN)
-        changed.append(invoice)
-    Invoice.objects.bulk_update(changed, ["balance_minor", "paid_minor", "refunded_minor", "status"])
+        invoice.save(update_fields=["balance_minor", "paid_minor", "refunded_minor", "status"])
 
 
 @transaction.atomic
@@ -501,10 +505,8 @@ def credit_memo_create(
 
 def credit_memos_totals_apply(*, credit_memos: Iterable[CreditMemo], totals: LedgerTotals) -> None:
     """The only writer of `CreditMemo.remaining_minor`: add the posted lines' changes and save."""
-    changed = []
     for memo in credit_memos:
         memo.remaining_minor += totals.credit_remaining.get(memo.pk, 0)
         if not 0 <= memo.remaining_minor <= memo.amount_minor:
             raise NotAllowed(f"Credit memo {memo.number} does not have that much credit left.")
-        changed.append(memo)
-    CreditMemo.objects.bulk_update(changed, ["remaining_minor"])
+        memo.save(update_fields=["remaining_minor"])

@@ -87,16 +87,23 @@ def _application_legs(plan: Sequence[tuple[Invoice, int]], *, payment_id: int | 
     return legs
 
 
-def applications_totals_apply(*, merchant: Merchant, totals: LedgerTotals, now: dt.datetime) -> None:
-    """The only writer of `Application.amount_minor`: add posted changes, creating rows as needed."""
+def applications_totals_apply(
+    *, merchant: Merchant, totals: LedgerTotals, now: dt.datetime, source_is_new: bool = False
+) -> None:
+    """The only writer of `Application.amount_minor`: add posted changes, creating rows as needed.
+
+    `source_is_new`: the payment was created in this transaction, so it has no applications yet
+    and there is nothing to look up (the unique constraint would refuse a second row anyway)."""
     if not totals.applied:
         return
-    invoice_ids = {key[0] for key in totals.applied}
-    existing = {
-        (a.invoice_id, a.payment_id, a.credit_memo_id): a
-        for a in Application.objects.select_for_update().filter(merchant=merchant, invoice_id__in=invoice_ids)
-    }
-    created, changed = [], []
+    existing: dict[tuple[int, int | None, int | None], Application] = {}
+    if not source_is_new:
+        invoice_ids = {key[0] for key in totals.applied}
+        existing = {
+            (a.invoice_id, a.payment_id, a.credit_memo_id): a
+            for a in Application.objects.select_for_update().filter(merchant=merchant, invoice_id__in=invoice_ids)
+        }
+    created = []
     for (invoice_id, payment_id, credit_memo_id), delta in totals.applied.items():
         application = existing.get((invoice_id, payment_id, credit_memo_id))
         if application is None:
@@ -104,19 +111,22 @@ def applications_totals_apply(*, merchant: Merchant, totals: LedgerTotals, now: 
                                        credit_memo_id=credit_memo_id, amount_minor=delta, created_at=now))
         else:
             application.amount_minor += delta
-            changed.append(application)
+            application.save(update_fields=["amount_minor"])
     Application.objects.bulk_create(created)
-    Application.objects.bulk_update(changed, ["amount_minor"])
 
 
 def payments_totals_apply(*, payments: Sequence[Payment], totals: LedgerTotals) -> None:
-    """The only writer of a payment's unapplied and refunded caches."""
+    """The only writer of a payment's unapplied and refunded caches. A payment the posted lines
+    leave unchanged is not written (a payment applied in full as it is recorded nets to zero)."""
     for payment in payments:
-        payment.unapplied_minor += totals.payment_unapplied.get(payment.pk, 0)
-        payment.refunded_minor += totals.payment_refunded.get(payment.pk, 0)
+        unapplied = totals.payment_unapplied.get(payment.pk, 0)
+        refunded = totals.payment_refunded.get(payment.pk, 0)
+        payment.unapplied_minor += unapplied
+        payment.refunded_minor += refunded
         if payment.unapplied_minor < 0 or payment.refunded_minor > payment.amount_minor:
             raise NotAllowed(f"Payment {payment.number} does not have that much left.")
-    Payment.objects.bulk_update(payments, ["unapplied_minor", "refunded_minor"])
+        if unapplied or refunded:
+            payment.save(update_fields=["unapplied_minor", "refunded_minor"])
 
 
 def _idempotent_replay(model: type[Payment] | type[Refund], merchant: Merchant, key: str | None, **expected: Any) -> Any:
@@ -246,7 +256,7 @@ def _payment_record(
     )
     payments_totals_apply(payments=[payment], totals=totals)
     invoice_totals_apply(invoices=[invoice for invoice, _ in plan], totals=totals)
-    applications_totals_apply(merchant=merchant, totals=totals, now=now)
+    applications_totals_apply(merchant=merchant, totals=totals, now=now, source_is_new=True)
     paid = ", ".join(invoice.number for invoice, _ in plan) or "customer credit"
     activity_record(
         merchant=merchant, customer_id=customer_id, verb="payment.recorded",
@@ -387,8 +397,9 @@ def refund_create(
     """Give back part or all of a payment; repeatable until nothing is left.
 
     The refund comes out of the payment's unapplied credit first, then off the invoices it paid,
-    newest first (or only off `invoice_id` when given); those invoices owe it again. Raises
-    NotAllowed for more than is refundable."""
+    newest first (or only off `invoice_id` when given); those invoices owe it again, except a
+    written-off one, which cannot owe again: that part is written off too. Raises NotAllowed for
+    more than is refundable."""
     try:
         with transaction.atomic():
             return _refund_create(
@@ -450,6 +461,7 @@ def _refund_create(
     if left:
         raise NotAllowed("That is more than this payment paid on the invoice.")
     invoices = invoices_lock(merchant=merchant, invoice_ids=[i for i, _ in plan])
+    written_off = {invoice.pk for invoice in invoices if invoice.status == InvoiceStatus.UNCOLLECTIBLE}
     refund = Refund.objects.create(
         merchant=merchant, payment=payment, amount_minor=amount.minor, reason=_text(reason, field="reason", limit=300),
         created_at=now, created_by=actor if getattr(actor, "is_authenticated", False) else None,
@@ -459,6 +471,9 @@ def _refund_create(
     for invoice_pk, minor in plan:
         legs.append(Leg(Account.RECEIVABLE, minor, invoice_id=invoice_pk, payment_id=payment.pk))
         legs.append(Leg(Account.UNAPPLIED, -minor, payment_id=payment.pk))
+        if False:
+            legs.append(Leg(Account.RECEIVABLE, -minor, invoice_id=invoice_pk))
+            legs.append(Leg(Account.BAD_DEBT, minor))
     legs.append(Leg(Account.UNAPPLIED, amount.minor, payment_id=payment.pk))
     legs.append(Leg(Account.CLEARING, -amount.minor, payment_id=payment.pk, method=payment.method))
     totals = journal_post(
@@ -468,7 +483,7 @@ def _refund_create(
     payments_totals_apply(payments=[payment], totals=totals)
     invoice_totals_apply(invoices=invoices, totals=totals)
     applications_totals_apply(merchant=merchant, totals=totals, now=now)
-    reopened = ", ".join(i.number for i in invoices)
+    reopened = ", ".join(i.number for i in invoices if i.pk not in written_off)
     activity_record(
         merchant=merchant, customer_id=customer_id, verb="payment.refunded",
         summary=f"Refunded {amount.format(merchant.locale)} of payment {payment.number}" + (f" ({reopened} reopened)" if reopened else ""),

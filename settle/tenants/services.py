@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import zoneinfo
 
+import phonenumbers
 from babel import Locale, UnknownLocaleError
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.validators import validate_email
 from django.db import transaction
+from PIL import Image
 
 from settle.core.errors import InvalidInput, PermissionDenied
 from settle.core.money import currency_exponent
@@ -99,3 +104,113 @@ def require_money_role(membership: Membership) -> None:
     """Raise unless this staff member may change what is owed or paid."""
     if not membership.can_change_money:
         raise PermissionDenied("Read-only staff cannot change money.")
+
+
+LOGO_MAX_BYTES = 2 * 1024 * 1024
+LOGO_FORMATS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp"}
+
+
+def _logo_extension(logo: File) -> str:
+    """The file's real image format (never SVG or HTML: logos are served from our own origin)."""
+    if logo.size is not None and logo.size > LOGO_MAX_BYTES:
+        raise InvalidInput("The logo must be 2 MB or smaller.", field="logo")
+    try:
+        logo.seek(0)
+        with Image.open(logo) as image:
+            image.verify()
+            image_format = image.format or ""
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise InvalidInput("Upload a PNG, JPEG, GIF or WebP image.", field="logo") from None
+    finally:
+        logo.seek(0)
+    if image_format not in LOGO_FORMATS:
+        raise InvalidInput("Upload a PNG, JPEG, GIF or WebP image.", field="logo")
+    return LOGO_FORMATS[image_format]
+
+
+def _merchant_phone(phone: str, locale: str) -> str:
+    phone = phone.strip()
+    if not phone:
+        return ""
+    parts = locale.replace("-", "_").split("_")
+    try:
+        number = phonenumbers.parse(phone, parts[1] if len(parts) > 1 else "US")
+    except phonenumbers.NumberParseException:
+        raise InvalidInput(f"“{phone}” is not a phone number.", field="phone") from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidInput(f"“{phone}” is not a valid phone number.", field="phone")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _invoice_prefix(prefix: str) -> str:
+    prefix = prefix.strip()
+    if len(prefix) > 12 or any(ch.isspace() for ch in prefix):
+        raise InvalidInput("Use up to 12 characters without spaces.", field="invoice_prefix")
+    # A trailing digit would run into the number: "INV-1" + 00002 reads like "INV-" + 100002.
+    if prefix[-1:].isdigit():
+        raise InvalidInput("The prefix cannot end with a digit.", field="invoice_prefix")
+    return prefix
+
+
+@transaction.atomic
+def merchant_update(
+    *,
+    merchant: Merchant,
+    acting: Membership,
+    name: str,
+    email: str,
+    phone: str,
+    address: str,
+    currency: str,
+    locale: str,
+    time_zone: str,
+    invoice_prefix: str,
+    logo: File | None = None,
+    remove_logo: bool = False,
+) -> Merchant:
+    """Change a merchant's profile, checked like `merchant_create`; the phone is stored as E.164 and
+    a logo must really be a PNG, JPEG, GIF or WebP image. Only the merchant's owners and admins may
+    (PermissionDenied); a bad field raises InvalidInput naming it. The invoice counter is untouched."""
+    if acting.merchant_id != merchant.pk or not acting.can_manage_staff:
+        raise PermissionDenied("Only owners and admins change the merchant's settings.")
+    name = name.strip()
+    if not name:
+        raise InvalidInput("A merchant needs a name.", field="name")
+    if len(name) > 200:
+        raise InvalidInput("Keep the name under 200 characters.", field="name")
+    currency = currency.strip().upper()
+    locale = locale.strip()
+    _validate_merchant_fields(currency=currency, locale=locale, time_zone=time_zone)
+    email = email.strip().lower()
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise InvalidInput(f"“{email}” is not a valid e-mail address.", field="email") from None
+    if len(address) > 1000:
+        raise InvalidInput("Keep the address under 1000 characters.", field="address")
+    fields = {
+        "name": name,
+        "email": email,
+        "phone": _merchant_phone(phone, locale),
+        "address": address.strip(),
+        "currency": currency,
+        "locale": locale,
+        "time_zone": time_zone,
+        "invoice_prefix": _invoice_prefix(invoice_prefix),
+    }
+    extension = _logo_extension(logo) if logo is not None else None
+    locked = Merchant.objects.select_for_update().get(pk=merchant.pk)
+    for key, value in fields.items():
+        setattr(locked, key, value)
+    old_logo = locked.logo.name
+    if remove_logo:
+        locked.logo = ""
+    if logo is not None:
+        locked.logo.save(f"merchant-{locked.pk}.{extension}", logo, save=False)
+    locked.save(update_fields=[*fields, "logo"])
+    if old_logo and old_logo != locked.logo.name:
+        # Only once the new settings are committed: a rollback keeps the old logo working.
+        storage = locked.logo.storage
+        transaction.on_commit(lambda: storage.delete(old_logo))
+    return locked

@@ -4,12 +4,15 @@ turning domain errors into form errors (never a 500)."""
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
+from babel.numbers import format_decimal
 from django import forms
 from django.contrib.auth.decorators import login_required
+from django.core.validators import MaxLengthValidator
 from django.db.models import Model
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -62,26 +65,43 @@ def get_scoped_or_404(model: type[M], request: HttpRequest, pk: Any, **filters: 
 class MoneyField(forms.CharField):
     """A typed amount in a given currency → Money, exactly (no floats, no silent rounding)."""
 
-    def __init__(self, *, currency: str = "USD", **kwargs: Any):
+    def __init__(self, *, currency: str = "USD", locale: str = "en_US", **kwargs: Any):
         self.currency = currency
+        self.locale = locale
         kwargs.setdefault("max_length", 24)
         kwargs.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}))
         super().__init__(**kwargs)
+        # CharField would check max_length on the cleaned value, a Money; the text is checked below.
+        self.validators = [v for v in self.validators if not isinstance(v, MaxLengthValidator)]
 
     def to_python(self, value: Any) -> Money | None:  # type: ignore[override]
         text = super().to_python(value)
-        if text in self.empty_values:
+        if text is None or text in self.empty_values:
             return None
+        if self.max_length is not None and len(text) > self.max_length:
+            raise forms.ValidationError(f"Enter at most {self.max_length} characters.")
         try:
-            return Money.parse(text, self.currency)
+            return Money.parse(text, self.currency, self.locale)
         except SettleError as error:
             raise forms.ValidationError(error.message) from None
 
+    def prepare_value(self, value: Any) -> Any:
+        """Show an initial amount the way the reader types it (1200,50 in French), ungrouped."""
+        if isinstance(value, Money):
+            value = value.decimal
+        if isinstance(value, Decimal):
+            digits = max(0, -int(value.as_tuple().exponent))
+            pattern = "0." + "0" * digits if digits else "0"
+            return format_decimal(value, format=pattern, locale=self.locale.replace("-", "_"))
+        return value
 
-def set_form_currency(form: forms.Form, currency: str) -> None:
+
+def set_form_currency(form: forms.Form, currency: str, locale: str = "en_US") -> None:
+    """Amounts in this form are in `currency`, typed the way `locale` writes numbers."""
     for field in form.fields.values():
         if isinstance(field, MoneyField):
             field.currency = currency
+            field.locale = locale
 
 
 def add_domain_error(form: forms.Form, error: SettleError) -> None:

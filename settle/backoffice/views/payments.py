@@ -1,0 +1,127 @@
+"""Payments: recording money received (Pay Selected arrives here), the transaction history, the
+payment page, and refunds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from settle.backoffice.forms_money import PaymentForm, RefundForm
+from settle.core.errors import SettleError
+from settle.core.money import Money
+from settle.customers.models import Customer
+from settle.customers.selectors import customer_list
+from settle.invoicing.selectors import open_invoices
+from settle.payments import selectors as payment_selectors
+from settle.payments.services import payment_record, refund_create
+
+from .common import add_domain_error, current, get_scoped_or_404, merchant_required, money_role_required
+from .money_common import merchant_today, page_of, query_id, query_ids, selected_or_404
+
+
+@merchant_required
+def payment_list(request: HttpRequest) -> HttpResponse:
+    merchant, _ = current(request)
+    customer_id = query_id(request, "customer")
+    customer = get_scoped_or_404(Customer, request, customer_id) if customer_id else None
+    page = page_of(request, payment_selectors.payment_list(merchant=merchant, customer_id=customer_id))
+    return render(request, "backoffice/payment_list.html", {"page": page, "customer": customer})
+
+
+@money_role_required
+def payment_new(request: HttpRequest) -> HttpResponse:
+    """Record a payment for one customer: `?customer=<id>`, and `&invoice=<id>` for each invoice
+    ticked on the customer's page. Without a customer, ask which one first."""
+    merchant, _ = current(request)
+    customer_id = query_id(request, "customer")
+    if customer_id is None:
+        return render(request, "backoffice/payment_customer.html", {"customers": customer_list(merchant=merchant)})
+    customer = get_scoped_or_404(Customer, request, customer_id)
+    invoices = list(open_invoices(merchant=merchant, customer_id=customer.pk))
+    selected = set(query_ids(request, "invoice"))
+    selected_balance = sum(i.balance_minor for i in invoices if i.pk in selected and i.currency == merchant.currency)
+    initial: dict[str, Any] = {"received_on": merchant_today(merchant)}
+    if selected_balance:
+        initial["amount"] = Money(selected_balance, merchant.currency).decimal
+    data = request.POST if request.method == "POST" else None
+    form = PaymentForm(data, merchant=merchant, invoices=invoices, selected=selected, initial=initial)
+    if data is not None and form.is_valid():
+        invoice_ids, amounts = form.allocation()
+        values = form.cleaned_data
+        try:
+            payment = payment_record(
+                merchant=merchant,
+                customer_id=customer.pk,
+                amount=values["amount"],
+                method=values["method"],
+                received_on=values["received_on"],
+                invoice_ids=invoice_ids,
+                amounts=amounts,
+                keep_excess_as_credit=values["keep_excess_as_credit"],
+                check_number=values["check_number"],
+                reference=values["reference"],
+                note=values["note"],
+                idempotency_key=values["idempotency_key"],
+                actor=request.user,
+            )
+        except SettleError as error:
+            add_domain_error(form, error)
+        else:
+            messages.success(request, f"Payment {payment.number} recorded.")
+            return redirect("backoffice:payment_detail", pk=payment.pk)
+    context = {"form": form, "customer": customer, "today": merchant_today(merchant)}
+    return render(request, "backoffice/payment_new.html", context)
+
+
+@merchant_required
+def payment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    merchant, _ = current(request)
+    payment = selected_or_404(payment_selectors.payment_detail, merchant=merchant, payment_id=pk)
+    return render(request, "backoffice/payment_detail.html", {"payment": payment})
+
+
+@money_role_required
+def refund_new(request: HttpRequest, pk: int) -> HttpResponse:
+    """Refund all of a payment (the default amount) or part of it; with `?invoice=<id>`, only
+    what it paid on that invoice, which then owes it again."""
+    merchant, _ = current(request)
+    payment = selected_or_404(payment_selectors.payment_detail, merchant=merchant, payment_id=pk)
+    invoice_id = query_id(request, "invoice")
+    refundable = payment.refundable
+    application = None
+    if invoice_id is not None:
+        # Nothing left on the invoice (already refunded, or never paid) leaves nothing to refund there.
+        application = next((a for a in payment.applications.all() if a.invoice_id == invoice_id), None)
+        on_invoice = application.amount_minor if application is not None else 0
+        refundable = min(refundable, Money(on_invoice, payment.currency))
+    data = request.POST if request.method == "POST" else None
+    form = RefundForm(data, merchant=merchant, currency=payment.currency, initial={"amount": refundable.decimal})
+    if data is not None and form.is_valid():
+        try:
+            refund_create(
+                merchant=merchant,
+                payment_id=payment.pk,
+                amount=form.cleaned_data["amount"],
+                invoice_id=invoice_id,
+                reason=form.cleaned_data["reason"],
+                idempotency_key=form.cleaned_data["idempotency_key"],
+                actor=request.user,
+            )
+        except SettleError as error:
+            add_domain_error(form, error)
+        else:
+            messages.success(request, f"Refunded {form.cleaned_data['amount'].format(merchant.locale)}.")
+            if invoice_id is not None:
+                return redirect("backoffice:invoice_detail", pk=invoice_id)
+            return redirect("backoffice:payment_detail", pk=payment.pk)
+    context = {
+        "form": form,
+        "payment": payment,
+        "invoice_id": invoice_id,
+        "application": application,
+        "refundable": refundable,
+    }
+    return render(request, "backoffice/refund_new.html", context)
