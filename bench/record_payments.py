@@ -163,8 +163,9 @@ def record_with_service(merchant: Any, pairs: list[Pair]) -> None:
 
 def record_with_raw_sql(merchant_id: int, pairs: list[Pair]) -> None:
     """The rows `payment_record` writes for one payment paying two invoices in full — payment,
-    journal entry and its six lines, two applications, the activity row, the payment's and the
-    invoices' caches — written with the DB-API cursor, one transaction per payment."""
+    journal entry and its six lines, two applications, the activity row and the invoices' caches —
+    written with the DB-API cursor, one transaction per payment. (The payment's own caches are
+    right as inserted when it is applied in full; the service does not update them either.)"""
     from django.db import connection
 
     from settle.core import clock
@@ -195,7 +196,6 @@ def record_with_raw_sql(merchant_id: int, pairs: list[Pair]) -> None:
         f"INSERT INTO {JournalLine._meta.db_table} (merchant_id, entry_id, kind, account, method, amount_minor, "
         f"currency, invoice_id, credit_memo_id, payment_id) VALUES {', '.join([line] * 6)}"
     )
-    update_payment = sql(f"UPDATE {Payment._meta.db_table} SET unapplied_minor = 0, refunded_minor = 0 WHERE id = %s")
     update_invoice = sql(
         f"UPDATE {Invoice._meta.db_table} SET balance_minor = 0, paid_minor = %s, refunded_minor = 0, "
         "status = 'paid' WHERE id = %s"
@@ -235,7 +235,6 @@ def record_with_raw_sql(merchant_id: int, pairs: list[Pair]) -> None:
                 for value in (merchant_id, entry_id, account, method, minor, invoice, payment_id)
             ],
         )
-        cursor.execute(update_payment, (payment_id,))
         cursor.executemany(update_invoice, [(a_total, a_id), (b_total, b_id)])
         cursor.execute(
             insert_applications,

@@ -49,16 +49,32 @@ def open_invoices(*, merchant: Merchant, customer_id: int | None = None) -> Quer
     return query.filter(customer_id=customer_id) if customer_id is not None else query
 
 
-def invoice_list(*, merchant: Merchant, customer_id: int | None = None, status: str | None = None, search: str = "") -> QuerySet[Invoice]:
+def invoice_list(
+    *,
+    merchant: Merchant,
+    customer_id: int | None = None,
+    status: str | None = None,
+    search: str = "",
+    today: dt.date | None = None,
+) -> QuerySet[Invoice]:
+    """Invoices newest first. `status="past_due"` means still owing and due before `today`, the
+    merchant's local date, which the caller must then give."""
     query = Invoice.objects.filter(merchant=merchant).select_related("customer")
     if customer_id is not None:
         query = query.filter(customer_id=customer_id)
     if status == "past_due":
-        query = query.filter(status__in=COLLECTIBLE_STATUSES, balance_minor__gt=0)
+        if today is None:
+            raise ValueError("past_due needs today")
+        query = query.filter(status__in=COLLECTIBLE_STATUSES, balance_minor__gt=0, due_date__lt=today)
     elif status:
         query = query.filter(status=status)
     if search:
-        query = query.filter(Q(number__icontains=search) | Q(customer__display_name__icontains=search) | Q(po_number__icontains=search) | Q(reference__icontains=search))
+        query = query.filter(
+            Q(number__icontains=search)
+            | Q(customer__display_name__icontains=search)
+            | Q(po_number__icontains=search)
+            | Q(reference__icontains=search)
+        )
     return query.order_by("-issue_date", "-sequence")
 
 
@@ -107,15 +123,6 @@ def oldest_due_date(*, merchant: Merchant, customer_id: int) -> dt.date | None:
 
 def journal_for_customer(*, merchant: Merchant, customer_id: int) -> QuerySet[JournalEntry]:
     return JournalEntry.objects.filter(merchant=merchant, customer_id=customer_id).prefetch_related("lines")
-
-
-def invoice_search(
-    *, merchant: Merchant, today: dt.date, status: str | None = None, search: str = ""
-) -> QuerySet[Invoice]:
-    """The invoice list page: `invoice_list`, where “past_due” also means due before `today` (the
-    merchant's local date)."""
-    query = invoice_list(merchant=merchant, status=status, search=search)
-    return query.filter(due_date__lt=today) if status == "past_due" else query
 
 
 def order_detail(*, merchant: Merchant, order_id: int) -> Order:

@@ -141,3 +141,9 @@ def test_french_when_the_browser_asks_for_it(client: Client, merchant: Merchant)
 def test_english_by_default(client: Client, merchant: Merchant) -> None:
     html = client.get(url(merchant)).content.decode()
     assert "Stay in touch" in html and '<html lang="en">' in html
+
+
+def test_the_back_office_stays_in_one_language_whatever_the_browser_asks(client: Client) -> None:
+    page = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="fr")
+    assert page.status_code == 200
+    assert page.headers["Content-Language"] == "en"

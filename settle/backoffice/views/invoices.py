@@ -41,7 +41,13 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
     today = merchant_today(merchant)
     page = page_of(
         request,
-        invoicing_selectors.invoice_search(merchant=merchant, today=today, status=status or None, search=search),
+        invoicing_selectors.invoice_list(
+            merchant=merchant,
+            customer_id=query_id(request, "customer"),
+            status=status or None,
+            search=search,
+            today=today,
+        ),
     )
     rows = [(invoice, invoice.is_past_due(today)) for invoice in page]
     return render(request, "backoffice/invoice_list.html", {"filters": filters, "page": page, "rows": rows})

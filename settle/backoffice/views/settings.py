@@ -19,6 +19,7 @@ from settle.customers.selectors import contact_profiles as contact_profiles_of
 from settle.customers.services import contact_profile_save
 from settle.tenants.models import Merchant
 from settle.tenants.services import membership_set, merchant_update
+from settle.tenants.selectors import merchant_members
 
 from ..forms_people import PROFILE_PERMISSION_LABELS, ContactProfileForm, MemberAddForm, MemberRoleForm, MerchantForm
 from .common import add_domain_error, current, get_scoped_or_404, merchant_required
@@ -120,6 +121,6 @@ def staff(request: HttpRequest) -> HttpResponse:
                 request, f"{changed.user.email or changed.user.username} is now {changed.get_role_display()}."
             )
             return redirect("backoffice:staff")
-    members = merchant.memberships.select_related("user").order_by("user__email", "user__username")
+    members = merchant_members(merchant=merchant)
     context = {"add_form": add_form, "role_form": role_form, "members": list(members), "tab": "staff"}
     return render(request, "backoffice/settings/staff.html", context)
