@@ -63,9 +63,21 @@ def customer(merchant: Merchant) -> Customer:
     return make_customer(merchant)
 
 
-# Every table a money or timeline change writes to; a refused request leaves all of them as they were.
 def written_rows() -> dict[str, int]:
-    models = (Customer, Contact, Activity, Order, Invoice, CreditMemo, JournalEntry, JournalLine, Payment, Application, Refund)
+    """Row counts of every table a money or timeline change writes to, across all merchants."""
+    models = (
+        Customer,
+        Contact,
+        Activity,
+        Order,
+        Invoice,
+        CreditMemo,
+        JournalEntry,
+        JournalLine,
+        Payment,
+        Application,
+        Refund,
+    )
     with all_merchants():
         return {model.__name__: model.objects.count() for model in models}
 
@@ -80,7 +92,9 @@ def writes_nothing() -> Iterator[None]:
         assert written_rows() == before
 
 
-def make_payment(merchant: Merchant, customer: Customer, amount_minor: int, invoices: Sequence[Invoice] = (), **kwargs: object) -> Payment:
+def make_payment(
+    merchant: Merchant, customer: Customer, amount_minor: int, invoices: Sequence[Invoice] = (), **kwargs: object
+) -> Payment:
     """Record a cash payment in the merchant's currency, applied oldest first to `invoices`."""
     with merchant_scope(merchant):
         return payment_record(

@@ -38,10 +38,19 @@ def books(merchant: Merchant, customer: Customer) -> dict[str, Any]:
     payment = make_payment(merchant, customer, 15_000, [paid, partly], keep_excess_as_credit=True)  # 10000 + 5000
     refund_create(merchant=merchant, payment_id=payment.pk, amount=usd(1000), now=NOW)
     credit = make_payment(merchant, customer, 4000, keep_excess_as_credit=True)
-    credit_apply(merchant=merchant, customer_id=customer.pk, payment_id=credit.pk, invoice_ids=[written_off.pk], amounts={written_off.pk: usd(500)}, now=NOW)
+    credit_apply(
+        merchant=merchant,
+        customer_id=customer.pk,
+        payment_id=credit.pk,
+        invoice_ids=[written_off.pk],
+        amounts={written_off.pk: usd(500)},
+        now=NOW,
+    )
     invoice_mark_uncollectible(merchant=merchant, invoice_id=written_off.pk, now=NOW)
     memo = credit_memo_create(merchant=merchant, customer_id=customer.pk, amount=usd(2500), reason="Returned", now=NOW)
-    [memo_application] = credit_apply(merchant=merchant, customer_id=customer.pk, credit_memo_id=memo.pk, invoice_ids=[partly.pk], now=NOW)
+    [memo_application] = credit_apply(
+        merchant=merchant, customer_id=customer.pk, credit_memo_id=memo.pk, invoice_ids=[partly.pk], now=NOW
+    )
     moved = make_payment(merchant, customer, 700, [voided])
     application_move_to_credit(merchant=merchant, application_id=Application.objects.get(payment=moved).pk, now=NOW)
     invoice_void(merchant=merchant, invoice_id=voided.pk, now=NOW)
@@ -64,23 +73,57 @@ def test_every_entry_balances(books: dict[str, Any]) -> None:
 
 
 TAMPERING: dict[str, tuple[Callable[[dict[str, Any]], int], str]] = {
-    "invoice balance": (lambda b: Invoice.objects.filter(pk=b["partly"].pk).update(balance_minor=F("balance_minor") + 1), "balance"),
-    "invoice paid": (lambda b: Invoice.objects.filter(pk=b["partly"].pk).update(paid_minor=F("paid_minor") - 1), "paid"),
+    "invoice balance": (
+        lambda b: Invoice.objects.filter(pk=b["partly"].pk).update(balance_minor=F("balance_minor") + 1),
+        "balance",
+    ),
+    "invoice paid": (
+        lambda b: Invoice.objects.filter(pk=b["partly"].pk).update(paid_minor=F("paid_minor") - 1),
+        "paid",
+    ),
     "invoice refunded": (lambda b: Invoice.objects.filter(pk=b["partly"].pk).update(refunded_minor=0), "refunded"),
-    "payment unapplied": (lambda b: Payment.objects.filter(pk=b["payment"].pk).update(unapplied_minor=F("unapplied_minor") + 100), "unapplied"),
+    "payment unapplied": (
+        lambda b: Payment.objects.filter(pk=b["payment"].pk).update(unapplied_minor=F("unapplied_minor") + 100),
+        "unapplied",
+    ),
     "payment refunded": (lambda b: Payment.objects.filter(pk=b["payment"].pk).update(refunded_minor=0), "refunded"),
-    "payment amount": (lambda b: Payment.objects.filter(pk=b["payment"].pk).update(amount_minor=F("amount_minor") + 1), "amount"),
-    "credit memo remaining": (lambda b: CreditMemo.objects.filter(pk=b["memo"].pk).update(remaining_minor=1), "remaining"),
-    "application amount": (lambda b: Application.objects.filter(pk=b["memo_application"].pk).update(amount_minor=F("amount_minor") - 1), "application"),
-    "journal line": (lambda b: JournalLine.objects.filter(pk=JournalLine.objects.order_by("-pk")[0].pk).update(amount_minor=F("amount_minor") + 1), "does not balance"),
-    "journal names a missing payment": (lambda b: JournalLine.objects.filter(payment_id=b["payment"].pk).update(payment_id=10**9), "does not exist"),
-    "paid status with a balance": (lambda b: Invoice.objects.filter(pk=b["paid"].pk).update(status=InvoiceStatus.PAID, balance_minor=1), "is paid but owes"),
-    "open status owing nothing": (lambda b: Invoice.objects.filter(pk=b["paid"].pk).update(status=InvoiceStatus.OPEN), "owes nothing"),
+    "payment amount": (
+        lambda b: Payment.objects.filter(pk=b["payment"].pk).update(amount_minor=F("amount_minor") + 1),
+        "amount",
+    ),
+    "credit memo remaining": (
+        lambda b: CreditMemo.objects.filter(pk=b["memo"].pk).update(remaining_minor=1),
+        "remaining",
+    ),
+    "application amount": (
+        lambda b: Application.objects.filter(pk=b["memo_application"].pk).update(amount_minor=F("amount_minor") - 1),
+        "application",
+    ),
+    "journal line": (
+        lambda b: JournalLine.objects.filter(pk=JournalLine.objects.order_by("-pk")[0].pk).update(
+            amount_minor=F("amount_minor") + 1
+        ),
+        "does not balance",
+    ),
+    "journal names a missing payment": (
+        lambda b: JournalLine.objects.filter(payment_id=b["payment"].pk).update(payment_id=10**9),
+        "does not exist",
+    ),
+    "paid status with a balance": (
+        lambda b: Invoice.objects.filter(pk=b["paid"].pk).update(status=InvoiceStatus.PAID, balance_minor=1),
+        "is paid but owes",
+    ),
+    "open status owing nothing": (
+        lambda b: Invoice.objects.filter(pk=b["paid"].pk).update(status=InvoiceStatus.OPEN),
+        "owes nothing",
+    ),
 }
 
 
 @pytest.mark.parametrize("tamper", TAMPERING.values(), ids=TAMPERING.keys())
-def test_verify_reports_a_tampered_cache(books: dict[str, Any], merchant: Merchant, tamper: tuple[Callable[[dict[str, Any]], int], str]) -> None:
+def test_verify_reports_a_tampered_cache(
+    books: dict[str, Any], merchant: Merchant, tamper: tuple[Callable[[dict[str, Any]], int], str]
+) -> None:
     change, expected = tamper
     assert change(books) >= 1
     report = ledger_verify(merchant_ids=[merchant.pk])

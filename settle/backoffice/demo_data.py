@@ -27,7 +27,7 @@ from django.db.models import Count
 from settle.core import clock
 from settle.core.money import Money, currency_exponent, percent_of, times_quantity
 from settle.core.tenancy import merchant_scope
-from settle.customers.models import Channel, CustomerKind, ExternalSystem
+from settle.customers.models import Channel, ContactProfile, CustomerKind, ExternalSystem
 from settle.customers.services import (
     contact_form_submit,
     contact_profile_save,
@@ -574,6 +574,8 @@ class _History:
     # Running the stories in time order.
 
     def at(self, when: dt.datetime, step: Step) -> None:
+        """Run `step` at `when`. Steps planned for later today run now, but still in the order
+        they were planned for, so the data does not depend on the time of day it is loaded."""
         heapq.heappush(self.steps, (when, next(self.order), step))
 
     def load(self) -> MerchantReport:
@@ -582,7 +584,7 @@ class _History:
         self._plan()
         while self.steps:
             when, _, step = heapq.heappop(self.steps)
-            step(when)
+            step(min(when, self.latest))
         summary = receivables_summary(merchant=self.merchant, today=self.today)
         self.report.past_due = cast(int, summary["past_due_invoices"])
         statuses = invoice_list(merchant=self.merchant).order_by().values("status").annotate(n=Count("id"))
@@ -592,22 +594,20 @@ class _History:
     # Time.
 
     def moment(self, days_ago: int) -> dt.datetime:
-        """A time during business hours `days_ago` days before today (never in the future)."""
+        """A time during business hours `days_ago` days before today."""
         day = self.today - dt.timedelta(days=days_ago)
+        return self.business_hours(day)
+
+    def business_hours(self, day: dt.date) -> dt.datetime:
         opening = dt.datetime.combine(day, dt.time(8, 0), tzinfo=self.tz)
-        return min(opening + dt.timedelta(minutes=self.rng.randint(0, 9 * 60)), self.latest)
+        return opening + dt.timedelta(minutes=self.rng.randint(0, 9 * 60))
 
     def after(self, when: dt.datetime, low: int, high: int) -> dt.datetime:
         """`low`..`high` days after `when` (0 days: a little later the same day)."""
         days = self.rng.randint(low, high)
         if days == 0:
-            later = when + dt.timedelta(minutes=self.rng.randint(30, 180))
-        else:
-            day = when.astimezone(self.tz).date() + dt.timedelta(days=days)
-            later = dt.datetime.combine(day, dt.time(8, 0), tzinfo=self.tz) + dt.timedelta(
-                minutes=self.rng.randint(0, 9 * 60)
-            )
-        return max(when, min(later, self.latest))
+            return when + dt.timedelta(minutes=self.rng.randint(30, 180))
+        return self.business_hours(self.local_day(when) + dt.timedelta(days=days))
 
     def local_day(self, when: dt.datetime) -> dt.date:
         return when.astimezone(self.tz).date()
@@ -660,18 +660,7 @@ class _History:
 
     def _contact_profiles(self) -> dict[str, int]:
         admin, payer, viewer = self.flavour.profile_names
-        everything = dict.fromkeys(
-            (
-                "can_view_invoices",
-                "can_pay",
-                "can_manage_payment_methods",
-                "can_manage_autopay",
-                "can_view_credits",
-                "receives_invoices",
-                "receives_receipts",
-            ),
-            True,
-        )
+        everything = dict.fromkeys(ContactProfile.PERMISSION_FIELDS, True)
         only = dict.fromkeys(everything, False)
         made = {
             "admin": contact_profile_save(merchant=self.merchant, name=admin, **everything),
@@ -819,7 +808,7 @@ class _History:
                 customer_id=customer.id,
                 contact_id=self.rng.choice(others).pk,
                 actor=self.owner,
-                now=self.after(when, 20, 150),
+                now=min(self.after(when, 20, 150), self.latest),
             )
             self.counts["contacts revoked"] += 1
         for system, labels in self.flavour.external_labels.items():

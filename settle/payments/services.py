@@ -471,7 +471,7 @@ def _refund_create(
     for invoice_pk, minor in plan:
         legs.append(Leg(Account.RECEIVABLE, minor, invoice_id=invoice_pk, payment_id=payment.pk))
         legs.append(Leg(Account.UNAPPLIED, -minor, payment_id=payment.pk))
-        if False:
+        if invoice_pk in written_off:
             legs.append(Leg(Account.RECEIVABLE, -minor, invoice_id=invoice_pk))
             legs.append(Leg(Account.BAD_DEBT, minor))
     legs.append(Leg(Account.UNAPPLIED, amount.minor, payment_id=payment.pk))

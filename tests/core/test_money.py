@@ -3,6 +3,7 @@ the named rounding helpers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -105,7 +106,7 @@ def test_arithmetic_and_comparison_in_one_currency() -> None:
         lambda a, b: a >= b,
     ],
 )
-def test_mixing_currencies_raises(combine) -> None:  # type: ignore[no-untyped-def]
+def test_mixing_currencies_raises(combine: Callable[[Money, Money], object]) -> None:
     with pytest.raises(CurrencyMismatch, match="Cannot combine USD and EUR"):
         combine(Money(100, "USD"), Money(100, "EUR"))
 
@@ -173,7 +174,9 @@ def test_allocate_proportionally_examples() -> None:
 
 @given(
     total=st.integers(min_value=0, max_value=MAX_AMOUNT_MINOR),
-    weights=st.lists(st.integers(min_value=0, max_value=MAX_AMOUNT_MINOR), min_size=1, max_size=30).filter(lambda w: sum(w) > 0),
+    weights=st.lists(st.integers(min_value=0, max_value=MAX_AMOUNT_MINOR), min_size=1, max_size=30).filter(
+        lambda w: sum(w) > 0
+    ),
 )
 def test_allocate_proportionally_sums_exactly_and_stays_within_one_unit(total: int, weights: list[int]) -> None:
     shares = allocate_proportionally(total, weights)
@@ -186,7 +189,9 @@ def test_allocate_proportionally_sums_exactly_and_stays_within_one_unit(total: i
             assert share == 0
 
 
-@given(amount=st.integers(min_value=0, max_value=MAX_AMOUNT_MINOR), basis_points=st.integers(min_value=0, max_value=10_000))
+@given(
+    amount=st.integers(min_value=0, max_value=MAX_AMOUNT_MINOR), basis_points=st.integers(min_value=0, max_value=10_000)
+)
 def test_percent_of_is_the_nearest_unit_with_halves_up(amount: int, basis_points: int) -> None:
     exact = Decimal(amount) * basis_points / 10000
     result = percent_of(amount, basis_points)

@@ -4,6 +4,7 @@ contact, revoking portal access, the public contact form's de-duplication, and t
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,15 @@ NOW = dt.datetime(2024, 5, 6, 15, 30, tzinfo=dt.UTC)
 
 @pytest.mark.parametrize(
     "typed",
-    ["(201) 555-0123", "201.555.0123", "201-555-0123", "2015550123", "1-201-555-0123", "+1 201 555 0123", " +12015550123 "],
+    [
+        "(201) 555-0123",
+        "201.555.0123",
+        "201-555-0123",
+        "2015550123",
+        "1-201-555-0123",
+        "+1 201 555 0123",
+        " +12015550123 ",
+    ],
 )
 def test_phones_are_stored_as_e164_whatever_the_format(merchant: Merchant, typed: str) -> None:
     customer = customer_create(merchant=merchant, display_name="Ann", phones=[typed])
@@ -48,7 +57,9 @@ def test_phone_region_comes_from_the_address_country_then_the_merchant_locale(db
 
 def test_duplicate_phones_and_emails_are_kept_once(merchant: Merchant) -> None:
     customer = customer_create(
-        merchant=merchant, display_name="Ann", phones=["(201) 555-0123", "+12015550123", " "],
+        merchant=merchant,
+        display_name="Ann",
+        phones=["(201) 555-0123", "+12015550123", " "],
         emails=["Ann@Example.com", "ann@example.com ", ""],
     )
     assert customer.phones == ["+12015550123"]
@@ -62,7 +73,9 @@ def test_malformed_phone_is_refused_and_nothing_written(merchant: Merchant, phon
     assert refused.value.field == "phones"
 
 
-@pytest.mark.parametrize("email", ["ann", "ann@", "@example.com", "ann@example", "ann example@x.com", "a" * 250 + "@x.com"])
+@pytest.mark.parametrize(
+    "email", ["ann", "ann@", "@example.com", "ann@example", "ann example@x.com", "a" * 250 + "@x.com"]
+)
 def test_malformed_email_is_refused_and_nothing_written(merchant: Merchant, email: str) -> None:
     with writes_nothing(), pytest.raises(InvalidInput) as refused:
         customer_create(merchant=merchant, display_name="Ann", emails=[email])
@@ -84,7 +97,9 @@ def test_malformed_email_is_refused_and_nothing_written(merchant: Merchant, emai
         ({"display_name": "Ann", "kind": "robot"}, "kind"),
     ],
 )
-def test_bad_customer_fields_are_refused_and_nothing_written(merchant: Merchant, kwargs: dict, field: str) -> None:  # type: ignore[type-arg]
+def test_bad_customer_fields_are_refused_and_nothing_written(
+    merchant: Merchant, kwargs: dict[str, Any], field: str
+) -> None:
     with writes_nothing(), pytest.raises(InvalidInput) as refused:
         customer_create(merchant=merchant, **kwargs)
     assert refused.value.field == field
@@ -95,30 +110,54 @@ def test_create_records_the_customer_on_its_timeline(merchant: Merchant) -> None
     assert customer.display_name == "Ann Lee"
     assert customer.tags == ["net30", "vip"]
     [activity] = timeline(merchant=merchant, customer_id=customer.pk)
-    assert (activity.verb, activity.summary, activity.created_at) == ("customer.created", "Customer Ann Lee created", NOW)
+    assert (activity.verb, activity.summary, activity.created_at) == (
+        "customer.created",
+        "Customer Ann Lee created",
+        NOW,
+    )
     assert (activity.object_type, activity.object_id) == ("customer", customer.pk)
 
 
 def test_update_validates_like_create(merchant: Merchant, customer: Customer) -> None:
     customer_update(
-        merchant=merchant, customer_id=customer.pk, display_name="Ann B.", kind="company", emails=["B@x.com"],
-        phones=["201 555 0123"], address={"city": "Newark", "country": "us"}, tags=[], notes="",
+        merchant=merchant,
+        customer_id=customer.pk,
+        display_name="Ann B.",
+        kind="company",
+        emails=["B@x.com"],
+        phones=["201 555 0123"],
+        address={"city": "Newark", "country": "us"},
+        tags=[],
+        notes="",
     )
     customer.refresh_from_db()
     assert (customer.display_name, customer.kind, customer.emails, customer.phones, customer.country) == (
-        "Ann B.", "company", ["b@x.com"], ["+12015550123"], "US",
+        "Ann B.",
+        "company",
+        ["b@x.com"],
+        ["+12015550123"],
+        "US",
     )
     with pytest.raises(InvalidInput):
         customer_update(
-            merchant=merchant, customer_id=customer.pk, display_name="Ann", kind="person", emails=[],
-            phones=["12"], address=None, tags=[], notes="",
+            merchant=merchant,
+            customer_id=customer.pk,
+            display_name="Ann",
+            kind="person",
+            emails=[],
+            phones=["12"],
+            address=None,
+            tags=[],
+            notes="",
         )
     customer.refresh_from_db()
     assert customer.phones == ["+12015550123"]
 
 
 def test_contact_phone_and_email_are_normalised(merchant: Merchant, customer: Customer) -> None:
-    contact = contact_save(merchant=merchant, customer_id=customer.pk, name="Bo", email=" Bo@Example.COM", phone="(201) 555-0123")
+    contact = contact_save(
+        merchant=merchant, customer_id=customer.pk, name="Bo", email=" Bo@Example.COM", phone="(201) 555-0123"
+    )
     assert (contact.email, contact.phone) == ("bo@example.com", "+12015550123")
 
 
@@ -135,7 +174,9 @@ def test_contact_phone_and_email_are_normalised(merchant: Merchant, customer: Cu
         ({"name": "B" * 201, "email": "bo@x.com"}, "name"),
     ],
 )
-def test_bad_contact_is_refused_and_nothing_written(merchant: Merchant, customer: Customer, kwargs: dict, field: str) -> None:  # type: ignore[type-arg]
+def test_bad_contact_is_refused_and_nothing_written(
+    merchant: Merchant, customer: Customer, kwargs: dict[str, Any], field: str
+) -> None:
     with writes_nothing(), pytest.raises(InvalidInput) as refused:
         contact_save(merchant=merchant, customer_id=customer.pk, **kwargs)
     assert refused.value.field == field
@@ -143,9 +184,13 @@ def test_bad_contact_is_refused_and_nothing_written(merchant: Merchant, customer
 
 def test_only_one_default_billing_contact_per_customer(merchant: Merchant, customer: Customer) -> None:
     other_customer = make_customer(merchant, "Other")
-    elsewhere = contact_save(merchant=merchant, customer_id=other_customer.pk, name="Zed", email="z@x.com", is_default_billing=True)
+    elsewhere = contact_save(
+        merchant=merchant, customer_id=other_customer.pk, name="Zed", email="z@x.com", is_default_billing=True
+    )
     first = contact_save(merchant=merchant, customer_id=customer.pk, name="A", email="a@x.com", is_default_billing=True)
-    second = contact_save(merchant=merchant, customer_id=customer.pk, name="B", email="b@x.com", is_default_billing=True)
+    second = contact_save(
+        merchant=merchant, customer_id=customer.pk, name="B", email="b@x.com", is_default_billing=True
+    )
 
     defaults = Contact.objects.filter(customer=customer, is_default_billing=True)
     assert list(defaults) == [second]
@@ -155,13 +200,22 @@ def test_only_one_default_billing_contact_per_customer(merchant: Merchant, custo
     assert elsewhere.is_default_billing
 
     # Making the first default again by editing it moves the flag back.
-    contact_save(merchant=merchant, customer_id=customer.pk, contact_id=first.pk, name="A", email="a@x.com", is_default_billing=True)
+    contact_save(
+        merchant=merchant,
+        customer_id=customer.pk,
+        contact_id=first.pk,
+        name="A",
+        email="a@x.com",
+        is_default_billing=True,
+    )
     assert list(Contact.objects.filter(customer=customer, is_default_billing=True)) == [first]
 
 
 def test_revoke_access_keeps_the_contact_and_records_it(merchant: Merchant, customer: Customer) -> None:
     profile = contact_profile_save(merchant=merchant, name="Billing", can_pay=True, can_view_credits=True)
-    contact = contact_save(merchant=merchant, customer_id=customer.pk, name="Bo", email="bo@x.com", profile_id=profile.pk)
+    contact = contact_save(
+        merchant=merchant, customer_id=customer.pk, name="Bo", email="bo@x.com", profile_id=profile.pk
+    )
     assert contact.has_access
 
     revoked = contact_revoke_access(merchant=merchant, customer_id=customer.pk, contact_id=contact.pk, now=NOW)
@@ -173,7 +227,14 @@ def test_revoke_access_keeps_the_contact_and_records_it(merchant: Merchant, cust
     assert (recorded.summary, recorded.object_id, recorded.created_at) == ("Access revoked for Bo", contact.pk, NOW)
 
     # Granting a profile again restores access.
-    again = contact_save(merchant=merchant, customer_id=customer.pk, contact_id=contact.pk, name="Bo", email="bo@x.com", profile_id=profile.pk)
+    again = contact_save(
+        merchant=merchant,
+        customer_id=customer.pk,
+        contact_id=contact.pk,
+        name="Bo",
+        email="bo@x.com",
+        profile_id=profile.pk,
+    )
     assert again.has_access and again.access_revoked_at is None
 
 
@@ -234,15 +295,27 @@ def test_contact_form_does_not_match_another_merchants_contacts(merchant: Mercha
 
 
 def test_contact_form_refuses_bad_input_and_writes_nothing(merchant: Merchant) -> None:
-    for kwargs in ({"name": "Cy"}, {"name": "Cy", "email": "nope"}, {"name": "Cy", "phone": "123"}, {"name": "", "email": "cy@x.com"}):
+    cases: list[dict[str, Any]] = [
+        {"name": "Cy"},
+        {"name": "Cy", "email": "nope"},
+        {"name": "Cy", "phone": "123"},
+        {"name": "", "email": "cy@x.com"},
+    ]
+    for kwargs in cases:
         with writes_nothing(), pytest.raises(InvalidInput):
             contact_form_submit(merchant=merchant, **kwargs)
 
 
 def test_activity_rows_carry_actor_time_and_object(merchant: Merchant, customer: Customer) -> None:
     contact = contact_save(merchant=merchant, customer_id=customer.pk, name="Bo", email="bo@x.com", now=NOW)
-    contact_save(merchant=merchant, customer_id=customer.pk, contact_id=contact.pk, name="Bo B", email="bo@x.com",
-                 now=NOW + dt.timedelta(minutes=1))
+    contact_save(
+        merchant=merchant,
+        customer_id=customer.pk,
+        contact_id=contact.pk,
+        name="Bo B",
+        email="bo@x.com",
+        now=NOW + dt.timedelta(minutes=1),
+    )
     rows = list(Activity.objects.filter(customer=customer, verb__startswith="contact.").order_by("created_at"))
     assert [(a.verb, a.summary, a.created_at) for a in rows] == [
         ("contact.added", "Contact Bo added", NOW),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db.models import Sum
@@ -45,13 +46,18 @@ def one_line(minor: int = 10_000) -> list[LineInput]:
 
 
 def receivable_of(invoice: Invoice) -> int:
-    return JournalLine.objects.filter(invoice=invoice, account=Account.RECEIVABLE).aggregate(s=Sum("amount_minor"))["s"] or 0
+    return (
+        JournalLine.objects.filter(invoice=invoice, account=Account.RECEIVABLE).aggregate(s=Sum("amount_minor"))["s"]
+        or 0
+    )
 
 
 # Numbering
 
 
-def test_numbers_are_sequential_and_gap_free_per_merchant(merchant: Merchant, customer: Customer, other_merchant: Merchant) -> None:
+def test_numbers_are_sequential_and_gap_free_per_merchant(
+    merchant: Merchant, customer: Customer, other_merchant: Merchant
+) -> None:
     numbers = [make_invoice(merchant, customer).number for _ in range(3)]
     draft = make_invoice(merchant, customer, draft=True)
     assert numbers == ["INV-00001", "INV-00002", "INV-00003"]
@@ -77,7 +83,9 @@ def test_prefix_is_the_merchants(db: None) -> None:
         {"memo": "m" * 1001},
     ],
 )
-def test_a_refused_creation_does_not_consume_a_number(merchant: Merchant, customer: Customer, bad: dict) -> None:  # type: ignore[type-arg]
+def test_a_refused_creation_does_not_consume_a_number(
+    merchant: Merchant, customer: Customer, bad: dict[str, Any]
+) -> None:
     make_invoice(merchant, customer)
     kwargs = {"lines": one_line(), "now": NOW, **bad}
     with writes_nothing(), pytest.raises(InvalidInput):
@@ -106,8 +114,13 @@ def test_terms_set_the_due_date(merchant: Merchant, customer: Customer, terms: s
 
 def test_custom_due_date(merchant: Merchant, customer: Customer) -> None:
     invoice = invoice_create(
-        merchant=merchant, customer_id=customer.pk, lines=one_line(), terms=Terms.CUSTOM,
-        issue_date=dt.date(2024, 3, 1), due_date=dt.date(2024, 3, 1), now=NOW,
+        merchant=merchant,
+        customer_id=customer.pk,
+        lines=one_line(),
+        terms=Terms.CUSTOM,
+        issue_date=dt.date(2024, 3, 1),
+        due_date=dt.date(2024, 3, 1),
+        now=NOW,
     )
     assert invoice.due_date == dt.date(2024, 3, 1)
     with writes_nothing(), pytest.raises(InvalidInput, match="Choose a due date") as refused:
@@ -118,8 +131,13 @@ def test_custom_due_date(merchant: Merchant, customer: Customer) -> None:
 def test_custom_due_date_before_issue_is_refused(merchant: Merchant, customer: Customer) -> None:
     with writes_nothing(), pytest.raises(InvalidInput, match="cannot be before the issue date") as refused:
         invoice_create(
-            merchant=merchant, customer_id=customer.pk, lines=one_line(), terms=Terms.CUSTOM,
-            issue_date=dt.date(2024, 3, 10), due_date=dt.date(2024, 3, 9), now=NOW,
+            merchant=merchant,
+            customer_id=customer.pk,
+            lines=one_line(),
+            terms=Terms.CUSTOM,
+            issue_date=dt.date(2024, 3, 10),
+            due_date=dt.date(2024, 3, 9),
+            now=NOW,
         )
     assert refused.value.field == "due_date"
 
@@ -129,10 +147,14 @@ def test_issue_date_is_the_merchants_local_date(db: None) -> None:
     shop = make_merchant(time_zone="America/New_York")
     tokyo = make_merchant(time_zone="Asia/Tokyo", currency="JPY", locale="ja_JP")
     with merchant_scope(shop):
-        ny_invoice = invoice_create(merchant=shop, customer_id=make_customer(shop).pk, lines=one_line(), now=late_evening_in_new_york)
+        ny_invoice = invoice_create(
+            merchant=shop, customer_id=make_customer(shop).pk, lines=one_line(), now=late_evening_in_new_york
+        )
     with merchant_scope(tokyo):
         jp_invoice = invoice_create(
-            merchant=tokyo, customer_id=make_customer(tokyo).pk, lines=[LineInput("Service", 1, Money(1000, "JPY"))],
+            merchant=tokyo,
+            customer_id=make_customer(tokyo).pk,
+            lines=[LineInput("Service", 1, Money(1000, "JPY"))],
             now=late_evening_in_new_york,
         )
     assert ny_invoice.issue_date == dt.date(2024, 3, 10)
@@ -161,22 +183,32 @@ def test_tax_per_line_and_proportional_discount_are_exact(merchant: Merchant, cu
         (500, 58, 0),
         (833, 96, 37),  # (8.33 − 0.96) × 5 % = 0.3685 → 0.37
     ]
-    assert (invoice.subtotal_minor, invoice.discount_minor, invoice.tax_minor, invoice.total_minor) == (4333, 500, 256, 4089)
+    assert (invoice.subtotal_minor, invoice.discount_minor, invoice.tax_minor, invoice.total_minor) == (
+        4333,
+        500,
+        256,
+        4089,
+    )
     assert (invoice.balance_minor, invoice.paid_minor, invoice.status) == (4089, 0, InvoiceStatus.OPEN)
     assert [line.description for line in lines] == ["Widget", "Shipping", "Hours"]
 
 
 def test_issued_invoice_posts_receivable_against_sales_and_tax(merchant: Merchant, customer: Customer) -> None:
     invoice = invoice_create(
-        merchant=merchant, customer_id=customer.pk, lines=[LineInput("Widget", 2, usd(1000), tax_rate_bp=1000)],
-        discount=usd(200), now=NOW,
+        merchant=merchant,
+        customer_id=customer.pk,
+        lines=[LineInput("Widget", 2, usd(1000), tax_rate_bp=1000)],
+        discount=usd(200),
+        now=NOW,
     )
     entry = JournalEntry.objects.get(kind=EntryKind.INVOICE_ISSUED)
-    assert sorted((line.account, line.amount_minor, line.invoice_id) for line in entry.lines.all()) == sorted([
-        (Account.RECEIVABLE, 1980, invoice.pk),
-        (Account.REVENUE, -1800, None),
-        (Account.TAX_PAYABLE, -180, None),
-    ])
+    assert sorted((line.account, line.amount_minor, line.invoice_id) for line in entry.lines.all()) == sorted(
+        [
+            (Account.RECEIVABLE, 1980, invoice.pk),
+            (Account.REVENUE, -1800, None),
+            (Account.TAX_PAYABLE, -180, None),
+        ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -203,21 +235,33 @@ def test_issued_invoice_posts_receivable_against_sales_and_tax(merchant: Merchan
         ({"lines": one_line(), "terms": "whenever"}, "terms"),
     ],
 )
-def test_bad_invoice_input_is_refused_and_nothing_written(merchant: Merchant, customer: Customer, kwargs: dict, field: str) -> None:  # type: ignore[type-arg]
+def test_bad_invoice_input_is_refused_and_nothing_written(
+    merchant: Merchant, customer: Customer, kwargs: dict[str, Any], field: str
+) -> None:
     with writes_nothing(), pytest.raises(InvalidInput) as refused:
         invoice_create(merchant=merchant, customer_id=customer.pk, now=NOW, **kwargs)
     assert refused.value.field == field
 
 
 def test_invoice_in_another_currency(merchant: Merchant, customer: Customer) -> None:
-    invoice = invoice_create(merchant=merchant, customer_id=customer.pk, currency="kwd", lines=[LineInput("A", 1, Money(1500, "KWD"))], now=NOW)
+    invoice = invoice_create(
+        merchant=merchant,
+        customer_id=customer.pk,
+        currency="kwd",
+        lines=[LineInput("A", 1, Money(1500, "KWD"))],
+        now=NOW,
+    )
     assert (invoice.currency, invoice.total) == ("KWD", Money(1500, "KWD"))
 
 
 def test_creation_is_on_the_timeline(merchant: Merchant, customer: Customer) -> None:
     invoice = invoice_create(merchant=merchant, customer_id=customer.pk, lines=one_line(12345), now=NOW)
     activity = Activity.objects.get(verb="invoice.created")
-    assert (activity.summary, activity.object_id, activity.created_at) == ("Invoice INV-00001 created for $123.45", invoice.pk, NOW)
+    assert (activity.summary, activity.object_id, activity.created_at) == (
+        "Invoice INV-00001 created for $123.45",
+        invoice.pk,
+        NOW,
+    )
 
 
 # Lifecycle
@@ -251,15 +295,22 @@ def test_an_issued_invoice_cannot_be_issued_again(merchant: Merchant, customer: 
 
 def test_void_open_invoice_reverses_its_receivable(merchant: Merchant, customer: Customer) -> None:
     invoice = invoice_create(
-        merchant=merchant, customer_id=customer.pk, lines=[LineInput("Widget", 1, usd(1000), tax_rate_bp=1000)], now=NOW,
+        merchant=merchant,
+        customer_id=customer.pk,
+        lines=[LineInput("Widget", 1, usd(1000), tax_rate_bp=1000)],
+        now=NOW,
     )
     voided = invoice_void(merchant=merchant, invoice_id=invoice.pk, now=NOW)
 
     assert (voided.status, voided.balance_minor, voided.voided_at) == (InvoiceStatus.VOID, 0, NOW)
     reversal = JournalEntry.objects.get(kind=EntryKind.INVOICE_VOIDED)
-    assert sorted((line.account, line.amount_minor) for line in reversal.lines.all()) == sorted([
-        (Account.RECEIVABLE, -1100), (Account.REVENUE, 1000), (Account.TAX_PAYABLE, 100),
-    ])
+    assert sorted((line.account, line.amount_minor) for line in reversal.lines.all()) == sorted(
+        [
+            (Account.RECEIVABLE, -1100),
+            (Account.REVENUE, 1000),
+            (Account.TAX_PAYABLE, 100),
+        ]
+    )
     assert receivable_of(invoice) == 0
     assert Activity.objects.filter(verb="invoice.voided", object_id=invoice.pk).count() == 1
     assert ledger_verify(merchant_ids=[merchant.pk]).ok
@@ -304,12 +355,22 @@ def test_write_off_moves_what_is_owed_to_bad_debt(merchant: Merchant, customer: 
 
     written_off = invoice_mark_uncollectible(merchant=merchant, invoice_id=invoice.pk, now=NOW)
 
-    assert (written_off.status, written_off.balance_minor, written_off.paid_minor) == (InvoiceStatus.UNCOLLECTIBLE, 0, 4000)
+    assert (written_off.status, written_off.balance_minor, written_off.paid_minor) == (
+        InvoiceStatus.UNCOLLECTIBLE,
+        0,
+        4000,
+    )
     entry = JournalEntry.objects.get(kind=EntryKind.INVOICE_WRITTEN_OFF)
-    assert sorted((line.account, line.amount_minor) for line in entry.lines.all()) == sorted([
-        (Account.RECEIVABLE, -6000), (Account.BAD_DEBT, 6000),
-    ])
-    assert Activity.objects.get(verb="invoice.uncollectible").summary == "Invoice INV-00001 marked uncollectible ($60.00 written off)"
+    assert sorted((line.account, line.amount_minor) for line in entry.lines.all()) == sorted(
+        [
+            (Account.RECEIVABLE, -6000),
+            (Account.BAD_DEBT, 6000),
+        ]
+    )
+    assert (
+        Activity.objects.get(verb="invoice.uncollectible").summary
+        == "Invoice INV-00001 marked uncollectible ($60.00 written off)"
+    )
     with writes_nothing(), pytest.raises(NotAllowed, match="uncollectible and cannot be paid"):
         make_payment(merchant, customer, 6000, [invoice])
     with writes_nothing(), pytest.raises(NotAllowed):
@@ -344,24 +405,38 @@ def test_payments_move_the_status(merchant: Merchant, customer: Customer) -> Non
 
 
 def test_quick_payment_request_is_an_open_one_line_invoice(merchant: Merchant, customer: Customer) -> None:
-    invoice = quick_payment_request_create(merchant=merchant, customer_id=customer.pk, amount=usd(4250), reference=" RO-1187 ", now=NOW)
+    invoice = quick_payment_request_create(
+        merchant=merchant, customer_id=customer.pk, amount=usd(4250), reference=" RO-1187 ", now=NOW
+    )
     assert (invoice.status, invoice.total_minor, invoice.reference, invoice.terms, invoice.due_date) == (
-        InvoiceStatus.OPEN, 4250, "RO-1187", Terms.DUE_ON_RECEIPT, dt.date(2024, 3, 10),
+        InvoiceStatus.OPEN,
+        4250,
+        "RO-1187",
+        Terms.DUE_ON_RECEIPT,
+        dt.date(2024, 3, 10),
     )
     [line] = invoice.lines.all()
-    assert (line.description, line.quantity, line.unit_price_minor) == ("Payment request RO-1187", 1, 4250)
+    assert (line.description, line.quantity, line.unit_price_minor) == ("Payment request RO-1187", Decimal(1), 4250)
 
 
 @pytest.mark.parametrize(
     ("amount", "reference", "field"),
-    [(usd(4250), "", "reference"), (usd(4250), "   ", "reference"), (usd(0), "RO-1", "amount"), (usd(-5), "RO-1", "amount"),
-     (usd(MAX_AMOUNT_MINOR + 1), "RO-1", "amount"), (usd(100), "r" * 61, "reference")],
+    [
+        (usd(4250), "", "reference"),
+        (usd(4250), "   ", "reference"),
+        (usd(0), "RO-1", "amount"),
+        (usd(-5), "RO-1", "amount"),
+        (usd(MAX_AMOUNT_MINOR + 1), "RO-1", "amount"),
+        (usd(100), "r" * 61, "reference"),
+    ],
 )
 def test_quick_payment_request_requires_amount_and_reference(
     merchant: Merchant, customer: Customer, amount: Money, reference: str, field: str
 ) -> None:
     with writes_nothing(), pytest.raises(InvalidInput) as refused:
-        quick_payment_request_create(merchant=merchant, customer_id=customer.pk, amount=amount, reference=reference, now=NOW)
+        quick_payment_request_create(
+            merchant=merchant, customer_id=customer.pk, amount=amount, reference=reference, now=NOW
+        )
     assert refused.value.field == field
 
 
@@ -370,18 +445,34 @@ def test_quick_payment_request_requires_amount_and_reference(
 
 def test_order_checks_out_into_one_invoice_once(merchant: Merchant, customer: Customer) -> None:
     order = order_create(
-        merchant=merchant, customer_id=customer.pk,
+        merchant=merchant,
+        customer_id=customer.pk,
         items=[OrderItemInput("Candle", 2, usd(1250), tax_rate_bp=600), OrderItemInput("Soap", "3", usd(400))],
-        discount=usd(370), note="Fair booth", now=NOW,
+        discount=usd(370),
+        note="Fair booth",
+        now=NOW,
     )
-    assert [(i.name, i.quantity, i.unit_price_minor) for i in order.items.all()] == [("Candle", 2, 1250), ("Soap", 3, 400)]
+    assert [(i.name, i.quantity, i.unit_price_minor) for i in order.items.all()] == [
+        ("Candle", Decimal(2), 1250),
+        ("Soap", Decimal(3), 400),
+    ]
     assert not Invoice.objects.exists()
 
     invoice = order_checkout(merchant=merchant, order_id=order.pk, terms=Terms.NET_15, now=NOW)
 
     # 2500 + 1200 − 370; the discount splits 250:120, candle tax (2500 − 250) × 6 % = 135.
-    assert (invoice.order_id, invoice.subtotal_minor, invoice.discount_minor, invoice.tax_minor, invoice.total_minor) == (
-        order.pk, 3700, 370, 135, 3465,
+    assert (
+        invoice.order_id,
+        invoice.subtotal_minor,
+        invoice.discount_minor,
+        invoice.tax_minor,
+        invoice.total_minor,
+    ) == (
+        order.pk,
+        3700,
+        370,
+        135,
+        3465,
     )
     assert (invoice.status, invoice.due_date) == (InvoiceStatus.OPEN, dt.date(2024, 3, 25))
     with writes_nothing(), pytest.raises(NotAllowed, match="already has an invoice"):
@@ -390,12 +481,18 @@ def test_order_checks_out_into_one_invoice_once(merchant: Merchant, customer: Cu
 
 
 def test_order_with_bad_items_is_refused(merchant: Merchant, customer: Customer) -> None:
-    for items, field in (([], "lines"), ([OrderItemInput("A", 0, usd(100))], "quantity"), ([OrderItemInput("A", 1, Money(1, "EUR"))], "currency")):
+    for items, field in (
+        ([], "lines"),
+        ([OrderItemInput("A", 0, usd(100))], "quantity"),
+        ([OrderItemInput("A", 1, Money(1, "EUR"))], "currency"),
+    ):
         with writes_nothing(), pytest.raises(InvalidInput) as refused:
             order_create(merchant=merchant, customer_id=customer.pk, items=items, now=NOW)
         assert refused.value.field == field
     with writes_nothing(), pytest.raises(InvalidInput) as refused:
-        order_create(merchant=merchant, customer_id=customer.pk, items=[OrderItemInput("A", 1, usd(100))], note="n" * 501)
+        order_create(
+            merchant=merchant, customer_id=customer.pk, items=[OrderItemInput("A", 1, usd(100))], note="n" * 501
+        )
     assert refused.value.field == "note"
 
 
@@ -412,7 +509,11 @@ def test_past_due_is_judged_in_the_merchants_time_zone(db: None) -> None:
     for shop in (new_york, tokyo):
         with merchant_scope(shop):
             invoices[shop.pk] = invoice_create(
-                merchant=shop, customer_id=make_customer(shop).pk, lines=one_line(5000), issue_date=due, now=NOW,
+                merchant=shop,
+                customer_id=make_customer(shop).pk,
+                lines=one_line(5000),
+                issue_date=due,
+                now=NOW,
             )
     moment = dt.datetime(2024, 3, 11, 2, 0, tzinfo=dt.UTC)
 
@@ -425,8 +526,14 @@ def test_past_due_is_judged_in_the_merchants_time_zone(db: None) -> None:
     with merchant_scope(new_york):
         assert receivables_summary(merchant=new_york, today=ny_today)["past_due"] == usd(0)
     with merchant_scope(tokyo):
-        summary = customer_balance_summary(merchant=tokyo, customer_id=invoices[tokyo.pk].customer_id, today=tokyo_today)
-        assert (summary.total_balance, summary.total_past_due, summary.invoices_with_balance) == (usd(5000), usd(5000), 1)
+        summary = customer_balance_summary(
+            merchant=tokyo, customer_id=invoices[tokyo.pk].customer_id, today=tokyo_today
+        )
+        assert (summary.total_balance, summary.total_past_due, summary.invoices_with_balance) == (
+            usd(5000),
+            usd(5000),
+            1,
+        )
 
 
 def test_paid_or_void_invoice_is_never_past_due(merchant: Merchant, customer: Customer) -> None:

@@ -26,8 +26,8 @@ def usd(minor: int) -> Money:
     return Money(minor, "USD")
 
 
-def memo_for(merchant: Merchant, customer: Customer, minor: int, reason: str = "Returned goods", **kwargs: object) -> CreditMemo:
-    return credit_memo_create(merchant=merchant, customer_id=customer.pk, amount=usd(minor), reason=reason, now=kwargs.pop("now", NOW))  # type: ignore[arg-type]
+def memo_for(merchant: Merchant, customer: Customer, minor: int, reason: str = "Returned goods") -> CreditMemo:
+    return credit_memo_create(merchant=merchant, customer_id=customer.pk, amount=usd(minor), reason=reason, now=NOW)
 
 
 def state(invoice: Invoice) -> tuple[str, int, int]:
@@ -39,17 +39,25 @@ def test_credit_memo_posts_customer_credit(merchant: Merchant, customer: Custome
     memo = memo_for(merchant, customer, 2500, reason="  Damaged in transit ")
     assert (memo.amount_minor, memo.remaining_minor, memo.reason) == (2500, 2500, "Damaged in transit")
     entry = JournalEntry.objects.get(kind=EntryKind.CREDIT_MEMO_ISSUED)
-    assert sorted((line.account, line.amount_minor) for line in entry.lines.all()) == sorted([
-        (Account.SALES_RETURNS, 2500), (Account.CUSTOMER_CREDIT, -2500),
-    ])
-    assert Activity.objects.get(verb="credit.issued").summary == f"Credit memo {memo.number} issued for $25.00: Damaged in transit"
+    assert sorted((line.account, line.amount_minor) for line in entry.lines.all()) == sorted(
+        [
+            (Account.SALES_RETURNS, 2500),
+            (Account.CUSTOMER_CREDIT, -2500),
+        ]
+    )
+    assert (
+        Activity.objects.get(verb="credit.issued").summary
+        == f"Credit memo {memo.number} issued for $25.00: Damaged in transit"
+    )
 
 
 @pytest.mark.parametrize(
     ("amount", "reason", "field"),
     [(usd(0), "x", "amount"), (usd(-1), "x", "amount"), (usd(100), "", "reason"), (usd(100), "r" * 301, "reason")],
 )
-def test_bad_credit_memo_is_refused(merchant: Merchant, customer: Customer, amount: Money, reason: str, field: str) -> None:
+def test_bad_credit_memo_is_refused(
+    merchant: Merchant, customer: Customer, amount: Money, reason: str, field: str
+) -> None:
     with writes_nothing(), pytest.raises(InvalidInput) as refused:
         credit_memo_create(merchant=merchant, customer_id=customer.pk, amount=amount, reason=reason, now=NOW)
     assert refused.value.field == field
@@ -59,35 +67,58 @@ def test_apply_credit_memo_oldest_first(merchant: Merchant, customer: Customer) 
     first, second = make_invoice(merchant, customer, 1000), make_invoice(merchant, customer, 3000)
     memo = memo_for(merchant, customer, 2500)
 
-    applications = credit_apply(merchant=merchant, customer_id=customer.pk, credit_memo_id=memo.pk, invoice_ids=[second.pk, first.pk], now=NOW)
+    applications = credit_apply(
+        merchant=merchant, customer_id=customer.pk, credit_memo_id=memo.pk, invoice_ids=[second.pk, first.pk], now=NOW
+    )
 
-    assert sorted((a.invoice_id, a.amount_minor, a.credit_memo_id) for a in applications) == [(first.pk, 1000, memo.pk), (second.pk, 1500, memo.pk)]
+    assert sorted((a.invoice_id, a.amount_minor, a.credit_memo_id) for a in applications) == [
+        (first.pk, 1000, memo.pk),
+        (second.pk, 1500, memo.pk),
+    ]
     assert state(first) == (InvoiceStatus.PAID, 0, 1000)
     assert state(second) == (InvoiceStatus.PARTIALLY_PAID, 1500, 1500)
     memo.refresh_from_db()
     assert memo.remaining_minor == 0
     with writes_nothing(), pytest.raises(NotAllowed, match="nothing left to apply"):
-        credit_apply(merchant=merchant, customer_id=customer.pk, credit_memo_id=memo.pk, invoice_ids=[second.pk], now=NOW)
+        credit_apply(
+            merchant=merchant, customer_id=customer.pk, credit_memo_id=memo.pk, invoice_ids=[second.pk], now=NOW
+        )
     assert ledger_verify(merchant_ids=[merchant.pk]).ok
 
 
 def test_apply_credit_memo_explicit_amounts(merchant: Merchant, customer: Customer) -> None:
     first, second = make_invoice(merchant, customer, 1000), make_invoice(merchant, customer, 3000)
     memo = memo_for(merchant, customer, 2500)
-    credit_apply(merchant=merchant, customer_id=customer.pk, credit_memo_id=memo.pk, invoice_ids=[], amounts={second.pk: usd(2000)}, now=NOW)
+    credit_apply(
+        merchant=merchant,
+        customer_id=customer.pk,
+        credit_memo_id=memo.pk,
+        invoice_ids=[],
+        amounts={second.pk: usd(2000)},
+        now=NOW,
+    )
     assert state(first) == (InvoiceStatus.OPEN, 1000, 0)
     assert state(second) == (InvoiceStatus.PARTIALLY_PAID, 1000, 2000)
     memo.refresh_from_db()
     assert memo.remaining_minor == 500
     with writes_nothing(), pytest.raises(NotAllowed, match=r"add up to more than the \$5.00 available"):
-        credit_apply(merchant=merchant, customer_id=customer.pk, credit_memo_id=memo.pk, invoice_ids=[], amounts={first.pk: usd(600)}, now=NOW)
+        credit_apply(
+            merchant=merchant,
+            customer_id=customer.pk,
+            credit_memo_id=memo.pk,
+            invoice_ids=[],
+            amounts={first.pk: usd(600)},
+            now=NOW,
+        )
 
 
 def test_apply_unapplied_payment(merchant: Merchant, customer: Customer) -> None:
     payment = make_payment(merchant, customer, 5000, keep_excess_as_credit=True)
     invoice = make_invoice(merchant, customer, 3000)
 
-    [application] = credit_apply(merchant=merchant, customer_id=customer.pk, payment_id=payment.pk, invoice_ids=[invoice.pk], now=NOW)
+    [application] = credit_apply(
+        merchant=merchant, customer_id=customer.pk, payment_id=payment.pk, invoice_ids=[invoice.pk], now=NOW
+    )
 
     assert (application.payment_id, application.amount_minor) == (payment.pk, 3000)
     assert state(invoice) == (InvoiceStatus.PAID, 0, 3000)
@@ -102,14 +133,23 @@ def test_applying_credit_needs_one_source_and_a_payable_invoice(merchant: Mercha
     payment = make_payment(merchant, customer, 5000, keep_excess_as_credit=True)
     memo = memo_for(merchant, customer, 1000)
     invoice = make_invoice(merchant, customer, 3000)
-    for sources in ({}, {"payment_id": payment.pk, "credit_memo_id": memo.pk}):
+    for payment_id, credit_memo_id in ((None, None), (payment.pk, memo.pk)):
         with writes_nothing(), pytest.raises(InvalidInput, match="Choose one credit"):
-            credit_apply(merchant=merchant, customer_id=customer.pk, invoice_ids=[invoice.pk], now=NOW, **sources)
+            credit_apply(
+                merchant=merchant,
+                customer_id=customer.pk,
+                invoice_ids=[invoice.pk],
+                now=NOW,
+                payment_id=payment_id,
+                credit_memo_id=credit_memo_id,
+            )
     with writes_nothing(), pytest.raises(NotAllowed, match="choose at least one invoice"):
         credit_apply(merchant=merchant, customer_id=customer.pk, payment_id=payment.pk, invoice_ids=[], now=NOW)
     invoice_void(merchant=merchant, invoice_id=invoice.pk, now=NOW)
     with writes_nothing(), pytest.raises(NotAllowed, match="is void and cannot be paid"):
-        credit_apply(merchant=merchant, customer_id=customer.pk, payment_id=payment.pk, invoice_ids=[invoice.pk], now=NOW)
+        credit_apply(
+            merchant=merchant, customer_id=customer.pk, payment_id=payment.pk, invoice_ids=[invoice.pk], now=NOW
+        )
 
 
 def test_credit_of_another_customer_is_not_found(merchant: Merchant, customer: Customer) -> None:
@@ -119,9 +159,21 @@ def test_credit_of_another_customer_is_not_found(merchant: Merchant, customer: C
     my_memo = memo_for(merchant, customer, 1000)
     my_invoice = make_invoice(merchant, customer, 1000)
     with writes_nothing(), pytest.raises(NotFound, match="No such credit"):
-        credit_apply(merchant=merchant, customer_id=customer.pk, credit_memo_id=their_memo.pk, invoice_ids=[my_invoice.pk], now=NOW)
+        credit_apply(
+            merchant=merchant,
+            customer_id=customer.pk,
+            credit_memo_id=their_memo.pk,
+            invoice_ids=[my_invoice.pk],
+            now=NOW,
+        )
     with writes_nothing(), pytest.raises(NotFound, match="No such invoice"):
-        credit_apply(merchant=merchant, customer_id=customer.pk, credit_memo_id=my_memo.pk, invoice_ids=[their_invoice.pk], now=NOW)
+        credit_apply(
+            merchant=merchant,
+            customer_id=customer.pk,
+            credit_memo_id=my_memo.pk,
+            invoice_ids=[their_invoice.pk],
+            now=NOW,
+        )
 
 
 def test_move_payment_application_to_credit_then_void(merchant: Merchant, customer: Customer) -> None:
@@ -146,7 +198,9 @@ def test_move_payment_application_to_credit_then_void(merchant: Merchant, custom
 def test_move_credit_memo_application_to_credit_and_reapply(merchant: Merchant, customer: Customer) -> None:
     wrong, right = make_invoice(merchant, customer, 2000), make_invoice(merchant, customer, 2000)
     memo = memo_for(merchant, customer, 2000)
-    [application] = credit_apply(merchant=merchant, customer_id=customer.pk, credit_memo_id=memo.pk, invoice_ids=[wrong.pk], now=NOW)
+    [application] = credit_apply(
+        merchant=merchant, customer_id=customer.pk, credit_memo_id=memo.pk, invoice_ids=[wrong.pk], now=NOW
+    )
     assert state(wrong) == (InvoiceStatus.PAID, 0, 2000)
 
     application_move_to_credit(merchant=merchant, application_id=application.pk, now=NOW)
@@ -158,23 +212,40 @@ def test_move_credit_memo_application_to_credit_and_reapply(merchant: Merchant, 
 
     # Applying to the first invoice again reuses its application row.
     credit_memo = memo_for(merchant, customer, 500)
-    credit_apply(merchant=merchant, customer_id=customer.pk, credit_memo_id=credit_memo.pk, invoice_ids=[wrong.pk], now=NOW)
+    credit_apply(
+        merchant=merchant, customer_id=customer.pk, credit_memo_id=credit_memo.pk, invoice_ids=[wrong.pk], now=NOW
+    )
     assert Application.objects.filter(invoice=wrong).count() == 2
     assert ledger_verify(merchant_ids=[merchant.pk]).ok
 
 
 def test_credits_list_filters_with_total_and_count(merchant: Merchant, customer: Customer) -> None:
     other = make_customer(merchant, "Bea")
-    memo = memo_for(merchant, customer, 2500, now=NOW)
-    used_up = memo_for(merchant, customer, 700, now=NOW)
-    credit_apply(merchant=merchant, customer_id=customer.pk, credit_memo_id=used_up.pk,
-                 invoice_ids=[make_invoice(merchant, customer, 700).pk], now=NOW)
-    payment = make_payment(merchant, other, 1200, keep_excess_as_credit=True, reference="Z-9", method="zelle",
-                           now=NOW + dt.timedelta(hours=1))
+    memo = memo_for(merchant, customer, 2500)
+    used_up = memo_for(merchant, customer, 700)
+    credit_apply(
+        merchant=merchant,
+        customer_id=customer.pk,
+        credit_memo_id=used_up.pk,
+        invoice_ids=[make_invoice(merchant, customer, 700).pk],
+        now=NOW,
+    )
+    payment = make_payment(
+        merchant,
+        other,
+        1200,
+        keep_excess_as_credit=True,
+        reference="Z-9",
+        method="zelle",
+        now=NOW + dt.timedelta(hours=1),
+    )
     make_payment(merchant, customer, 300, [make_invoice(merchant, customer, 300)])  # fully applied: not a credit
 
     rows, total, count = credits_list(merchant=merchant)
-    assert [(r.kind, r.id, r.remaining) for r in rows] == [("unapplied_payment", payment.pk, usd(1200)), ("credit_memo", memo.pk, usd(2500))]
+    assert [(r.kind, r.id, r.remaining) for r in rows] == [
+        ("unapplied_payment", payment.pk, usd(1200)),
+        ("credit_memo", memo.pk, usd(2500)),
+    ]
     assert (total, count) == (usd(3700), 2)
     assert rows[0].description == "Zelle Z-9" and rows[0].customer_name == "Bea"
 
@@ -190,7 +261,9 @@ def test_credits_list_filters_with_total_and_count(merchant: Merchant, customer:
 
 def test_credits_list_total_counts_only_the_merchants_currency(merchant: Merchant, customer: Customer) -> None:
     memo_for(merchant, customer, 1000)
-    credit_memo_create(merchant=merchant, customer_id=customer.pk, amount=Money(5000, "EUR"), reason="Euro return", now=NOW)
+    credit_memo_create(
+        merchant=merchant, customer_id=customer.pk, amount=Money(5000, "EUR"), reason="Euro return", now=NOW
+    )
     rows, total, count = credits_list(merchant=merchant)
     assert (total, count) == (usd(1000), 2)
     assert sorted(r.remaining.currency for r in rows) == ["EUR", "USD"]

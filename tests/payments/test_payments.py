@@ -5,6 +5,7 @@ customers' and merchants' invoices, idempotency, check numbers and dates."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -29,8 +30,13 @@ def usd(minor: int) -> Money:
 
 def pay(merchant: Merchant, customer: Customer, minor: int, invoices: list[Invoice], **kwargs: object) -> Payment:
     return payment_record(
-        merchant=merchant, customer_id=customer.pk, amount=usd(minor), method=str(kwargs.pop("method", "cash")),
-        invoice_ids=[i.pk for i in invoices], now=NOW, **kwargs,  # type: ignore[arg-type]
+        merchant=merchant,
+        customer_id=customer.pk,
+        amount=usd(minor),
+        method=str(kwargs.pop("method", "cash")),
+        invoice_ids=[i.pk for i in invoices],
+        now=NOW,
+        **kwargs,  # type: ignore[arg-type]
     )
 
 
@@ -49,12 +55,14 @@ def test_full_payment(merchant: Merchant, customer: Customer) -> None:
     [application] = Application.objects.filter(payment=payment)
     assert (application.invoice_id, application.amount_minor) == (invoice.pk, 10_000)
     entry = JournalEntry.objects.get(kind=EntryKind.PAYMENT_RECEIVED)
-    assert sorted((line.account, line.amount_minor, line.method) for line in entry.lines.all()) == sorted([
-        (Account.CLEARING, 10_000, "cash"),
-        (Account.UNAPPLIED, -10_000, ""),
-        (Account.UNAPPLIED, 10_000, ""),
-        (Account.RECEIVABLE, -10_000, ""),
-    ])
+    assert sorted((line.account, line.amount_minor, line.method) for line in entry.lines.all()) == sorted(
+        [
+            (Account.CLEARING, 10_000, "cash"),
+            (Account.UNAPPLIED, -10_000, ""),
+            (Account.UNAPPLIED, 10_000, ""),
+            (Account.RECEIVABLE, -10_000, ""),
+        ]
+    )
     activity = Activity.objects.get(verb="payment.recorded")
     assert activity.summary == f"Payment {payment.number} of $100.00 by Cash → INV-00001"
     assert ledger_verify(merchant_ids=[merchant.pk]).ok
@@ -89,39 +97,66 @@ def test_explicit_amounts(merchant: Merchant, customer: Customer) -> None:
     third = make_invoice(merchant, customer, 5000)
 
     payment = payment_record(
-        merchant=merchant, customer_id=customer.pk, amount=usd(4000), method="zelle",
-        amounts={second.pk: usd(3000), third.pk: usd(1000), first.pk: usd(0)}, now=NOW,
+        merchant=merchant,
+        customer_id=customer.pk,
+        amount=usd(4000),
+        method="zelle",
+        amounts={second.pk: usd(3000), third.pk: usd(1000), first.pk: usd(0)},
+        now=NOW,
     )
 
     assert [state(i) for i in (first, second, third)] == [
-        (InvoiceStatus.OPEN, 5000, 0), (InvoiceStatus.PARTIALLY_PAID, 2000, 3000), (InvoiceStatus.PARTIALLY_PAID, 4000, 1000),
+        (InvoiceStatus.OPEN, 5000, 0),
+        (InvoiceStatus.PARTIALLY_PAID, 2000, 3000),
+        (InvoiceStatus.PARTIALLY_PAID, 4000, 1000),
     ]
     assert sorted(Application.objects.filter(payment=payment).values_list("invoice_id", "amount_minor")) == [
-        (second.pk, 3000), (third.pk, 1000),
+        (second.pk, 3000),
+        (third.pk, 1000),
     ]
 
 
 def test_explicit_amount_above_what_the_invoice_owes_is_refused(merchant: Merchant, customer: Customer) -> None:
     invoice = make_invoice(merchant, customer, 5000)
     with writes_nothing(), pytest.raises(NotAllowed) as refused:
-        payment_record(merchant=merchant, customer_id=customer.pk, amount=usd(6000), method="cash",
-                       amounts={invoice.pk: usd(6000)}, keep_excess_as_credit=True, now=NOW)
+        payment_record(
+            merchant=merchant,
+            customer_id=customer.pk,
+            amount=usd(6000),
+            method="cash",
+            amounts={invoice.pk: usd(6000)},
+            keep_excess_as_credit=True,
+            now=NOW,
+        )
     assert refused.value.message == "Invoice INV-00001 only owes $50.00; you tried to apply $60.00."
 
 
 def test_explicit_amounts_above_the_payment_are_refused(merchant: Merchant, customer: Customer) -> None:
     first, second = make_invoice(merchant, customer, 5000), make_invoice(merchant, customer, 5000)
     with writes_nothing(), pytest.raises(NotAllowed, match=r"add up to more than the \$50.00 available"):
-        payment_record(merchant=merchant, customer_id=customer.pk, amount=usd(5000), method="cash",
-                       amounts={first.pk: usd(3000), second.pk: usd(3000)}, now=NOW)
+        payment_record(
+            merchant=merchant,
+            customer_id=customer.pk,
+            amount=usd(5000),
+            method="cash",
+            amounts={first.pk: usd(3000), second.pk: usd(3000)},
+            now=NOW,
+        )
 
 
 @pytest.mark.parametrize(("amount", "field"), [(usd(-100), "amount"), (Money(100, "EUR"), "currency")])
 def test_bad_explicit_amounts_are_refused(merchant: Merchant, customer: Customer, amount: Money, field: str) -> None:
     invoice = make_invoice(merchant, customer, 5000)
     with writes_nothing(), pytest.raises(InvalidInput) as refused:
-        payment_record(merchant=merchant, customer_id=customer.pk, amount=usd(5000), method="cash",
-                       amounts={invoice.pk: amount}, keep_excess_as_credit=True, now=NOW)
+        payment_record(
+            merchant=merchant,
+            customer_id=customer.pk,
+            amount=usd(5000),
+            method="cash",
+            amounts={invoice.pk: amount},
+            keep_excess_as_credit=True,
+            now=NOW,
+        )
     assert refused.value.field == field
 
 
@@ -154,8 +189,12 @@ def test_excess_is_kept_as_customer_credit(merchant: Merchant, customer: Custome
     assert ledger_verify(merchant_ids=[merchant.pk]).ok
 
 
-@pytest.mark.parametrize(("status", "message"), [("draft", "is draft and"), ("paid", "is already paid and"), ("void", "is void and")])
-def test_invoice_that_cannot_be_paid_is_refused(merchant: Merchant, customer: Customer, status: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("status", "message"), [("draft", "is draft and"), ("paid", "is already paid and"), ("void", "is void and")]
+)
+def test_invoice_that_cannot_be_paid_is_refused(
+    merchant: Merchant, customer: Customer, status: str, message: str
+) -> None:
     invoice = make_invoice(merchant, customer, 5000, draft=status == "draft")
     other = make_invoice(merchant, customer, 5000)
     if status == "paid":
@@ -170,15 +209,33 @@ def test_invoice_that_cannot_be_paid_is_refused(merchant: Merchant, customer: Cu
 def test_wrong_currency_is_refused(merchant: Merchant, customer: Customer) -> None:
     invoice = make_invoice(merchant, customer, 5000)
     with writes_nothing(), pytest.raises(InvalidInput, match="INV-00001 is in USD, the payment in EUR") as refused:
-        payment_record(merchant=merchant, customer_id=customer.pk, amount=Money(5000, "EUR"), method="cash",
-                       invoice_ids=[invoice.pk], now=NOW)
+        payment_record(
+            merchant=merchant,
+            customer_id=customer.pk,
+            amount=Money(5000, "EUR"),
+            method="cash",
+            invoice_ids=[invoice.pk],
+            now=NOW,
+        )
     assert refused.value.field == "currency"
 
 
 def test_payment_in_a_three_decimal_currency(merchant: Merchant, customer: Customer) -> None:
-    invoice = invoice_create(merchant=merchant, customer_id=customer.pk, currency="KWD", lines=[LineInput("A", 1, Money(12_345, "KWD"))], now=NOW)
-    payment_record(merchant=merchant, customer_id=customer.pk, amount=Money.parse("12.345", "KWD"), method="cash",
-                   invoice_ids=[invoice.pk], now=NOW)
+    invoice = invoice_create(
+        merchant=merchant,
+        customer_id=customer.pk,
+        currency="KWD",
+        lines=[LineInput("A", 1, Money(12_345, "KWD"))],
+        now=NOW,
+    )
+    payment_record(
+        merchant=merchant,
+        customer_id=customer.pk,
+        amount=Money.parse("12.345", "KWD"),
+        method="cash",
+        invoice_ids=[invoice.pk],
+        now=NOW,
+    )
     assert state(invoice) == (InvoiceStatus.PAID, 0, 12_345)
 
 
@@ -188,10 +245,19 @@ def test_another_customers_invoice_is_not_found(merchant: Merchant, customer: Cu
     with writes_nothing(), pytest.raises(NotFound, match="No such invoice"):
         pay(merchant, customer, 10_000, [mine, theirs])
     with writes_nothing(), pytest.raises(NotFound):
-        payment_record(merchant=merchant, customer_id=customer.pk, amount=usd(100), method="cash", amounts={theirs.pk: usd(100)}, now=NOW)
+        payment_record(
+            merchant=merchant,
+            customer_id=customer.pk,
+            amount=usd(100),
+            method="cash",
+            amounts={theirs.pk: usd(100)},
+            now=NOW,
+        )
 
 
-def test_another_merchants_invoice_or_customer_is_not_found(merchant: Merchant, customer: Customer, other_merchant: Merchant) -> None:
+def test_another_merchants_invoice_or_customer_is_not_found(
+    merchant: Merchant, customer: Customer, other_merchant: Merchant
+) -> None:
     with merchant_scope(other_merchant):
         stranger = make_customer(other_merchant)
         theirs = make_invoice(other_merchant, stranger, 5000)
@@ -217,19 +283,31 @@ def test_same_idempotency_key_and_request_gives_the_same_payment(merchant: Merch
 def test_same_idempotency_key_with_different_terms_is_an_error(merchant: Merchant, customer: Customer) -> None:
     invoice = make_invoice(merchant, customer, 10_000)
     pay(merchant, customer, 4000, [invoice], idempotency_key="form-7f3a")
-    with writes_nothing(), pytest.raises(IdempotencyConflict, match="already submitted with different details") as refused:
+    with (
+        writes_nothing(),
+        pytest.raises(IdempotencyConflict, match="already submitted with different details") as refused,
+    ):
         pay(merchant, customer, 5000, [invoice], idempotency_key="form-7f3a")
     assert refused.value.field == "idempotency_key"
     other_customer = make_customer(merchant, "Other")
     with writes_nothing(), pytest.raises(IdempotencyConflict):
-        payment_record(merchant=merchant, customer_id=other_customer.pk, amount=usd(4000), method="cash",
-                       keep_excess_as_credit=True, idempotency_key="form-7f3a", now=NOW)
+        payment_record(
+            merchant=merchant,
+            customer_id=other_customer.pk,
+            amount=usd(4000),
+            method="cash",
+            keep_excess_as_credit=True,
+            idempotency_key="form-7f3a",
+            now=NOW,
+        )
 
 
 def test_idempotency_keys_are_per_merchant(merchant: Merchant, customer: Customer, other_merchant: Merchant) -> None:
     mine = pay(merchant, customer, 4000, [], keep_excess_as_credit=True, idempotency_key="k1")
     with merchant_scope(other_merchant):
-        theirs = make_payment(other_merchant, make_customer(other_merchant), 4000, keep_excess_as_credit=True, idempotency_key="k1")
+        theirs = make_payment(
+            other_merchant, make_customer(other_merchant), 4000, keep_excess_as_credit=True, idempotency_key="k1"
+        )
     assert theirs.pk != mine.pk
 
 
@@ -259,8 +337,14 @@ def test_received_date(merchant: Merchant, customer: Customer) -> None:
 
 
 def test_received_date_defaults_to_the_merchants_local_date(merchant: Merchant, customer: Customer) -> None:
-    payment = payment_record(merchant=merchant, customer_id=customer.pk, amount=usd(100), method="cash",
-                             keep_excess_as_credit=True, now=dt.datetime(2024, 3, 11, 3, 0, tzinfo=dt.UTC))
+    payment = payment_record(
+        merchant=merchant,
+        customer_id=customer.pk,
+        amount=usd(100),
+        method="cash",
+        keep_excess_as_credit=True,
+        now=dt.datetime(2024, 3, 11, 3, 0, tzinfo=dt.UTC),
+    )
     assert payment.received_on == dt.date(2024, 3, 10)
 
 
@@ -275,9 +359,18 @@ def test_received_date_defaults_to_the_merchants_local_date(merchant: Merchant, 
         ({"note": "n" * 501}, "note"),
     ],
 )
-def test_bad_payment_input_is_refused_and_nothing_written(merchant: Merchant, customer: Customer, kwargs: dict, field: str) -> None:  # type: ignore[type-arg]
+def test_bad_payment_input_is_refused_and_nothing_written(
+    merchant: Merchant, customer: Customer, kwargs: dict[str, Any], field: str
+) -> None:
     invoice = make_invoice(merchant, customer, 5000)
     arguments = {"amount": usd(5000), "method": "cash", **kwargs}
     with writes_nothing(), pytest.raises(InvalidInput) as refused:
-        payment_record(merchant=merchant, customer_id=customer.pk, invoice_ids=[invoice.pk], keep_excess_as_credit=True, now=NOW, **arguments)
+        payment_record(
+            merchant=merchant,
+            customer_id=customer.pk,
+            invoice_ids=[invoice.pk],
+            keep_excess_as_credit=True,
+            now=NOW,
+            **arguments,
+        )
     assert refused.value.field == field

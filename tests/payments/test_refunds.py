@@ -57,12 +57,16 @@ def test_partial_refunds_until_nothing_is_left(merchant: Merchant, customer: Cus
     assert state(invoice) == (InvoiceStatus.PARTIALLY_PAID, 3000, 7000, 3000)
     assert invoice.refund_label == "Partially refunded"
     entry = JournalEntry.objects.get(kind=EntryKind.REFUND_ISSUED)
-    assert sorted((line.account, line.amount_minor, line.invoice_id, line.method) for line in entry.lines.all()) == sorted([
-        (Account.RECEIVABLE, 3000, invoice.pk, ""),
-        (Account.UNAPPLIED, -3000, None, ""),
-        (Account.UNAPPLIED, 3000, None, ""),
-        (Account.CLEARING, -3000, None, "card_terminal"),
-    ])
+    assert sorted(
+        (line.account, line.amount_minor, line.invoice_id, line.method) for line in entry.lines.all()
+    ) == sorted(
+        [
+            (Account.RECEIVABLE, 3000, invoice.pk, ""),
+            (Account.UNAPPLIED, -3000, None, ""),
+            (Account.UNAPPLIED, 3000, None, ""),
+            (Account.CLEARING, -3000, None, "card_terminal"),
+        ]
+    )
     activity = Activity.objects.get(verb="payment.refunded")
     assert activity.summary == f"Refunded $30.00 of payment {payment.number} (INV-00001 reopened)"
 
@@ -88,10 +92,19 @@ def test_refund_of_more_than_refundable_is_refused(merchant: Merchant, customer:
     assert payment_state(payment) == (0, 1000, "Partially refunded")
 
 
-def test_refund_takes_unapplied_credit_first_then_the_newest_application(merchant: Merchant, customer: Customer) -> None:
+def test_refund_takes_unapplied_credit_first_then_the_newest_application(
+    merchant: Merchant, customer: Customer
+) -> None:
     older, newer = make_invoice(merchant, customer, 5000), make_invoice(merchant, customer, 5000)
     payment = make_payment(merchant, customer, 10_000, [older], keep_excess_as_credit=True)  # 5000 applied, 5000 credit
-    credit_apply(merchant=merchant, customer_id=customer.pk, payment_id=payment.pk, amounts={newer.pk: usd(3000)}, invoice_ids=[], now=NOW)
+    credit_apply(
+        merchant=merchant,
+        customer_id=customer.pk,
+        payment_id=payment.pk,
+        amounts={newer.pk: usd(3000)},
+        invoice_ids=[],
+        now=NOW,
+    )
     assert payment_state(payment) == (2000, 0, "")
 
     refund(merchant, payment, 4000)  # 2000 of credit, then 2000 off the newer invoice
@@ -119,7 +132,11 @@ def test_refund_of_unapplied_credit_reopens_nothing(merchant: Merchant, customer
 
 
 def test_invoice_id_restricts_the_refund_to_that_invoice(merchant: Merchant, customer: Customer) -> None:
-    first, second, unpaid = make_invoice(merchant, customer, 4000), make_invoice(merchant, customer, 4000), make_invoice(merchant, customer, 10)
+    first, second, unpaid = (
+        make_invoice(merchant, customer, 4000),
+        make_invoice(merchant, customer, 4000),
+        make_invoice(merchant, customer, 10),
+    )
     payment = make_payment(merchant, customer, 10_000, [first, second], keep_excess_as_credit=True)  # 2000 credit
 
     refund(merchant, payment, 1500, invoice_id=first.pk)
@@ -171,13 +188,17 @@ def test_refunds_never_exceed_the_payment(merchant: Merchant, customer: Customer
     for _ in range(3):
         refund(merchant, payment, 1000)
     total = Refund.objects.filter(payment=payment).aggregate(s=Sum("amount_minor"))["s"]
-    clearing = JournalLine.objects.filter(payment_id=payment.pk, account=Account.CLEARING).aggregate(s=Sum("amount_minor"))["s"]
+    clearing = JournalLine.objects.filter(payment_id=payment.pk, account=Account.CLEARING).aggregate(
+        s=Sum("amount_minor")
+    )["s"]
     assert (total, clearing) == (3000, 0)
     with writes_nothing(), pytest.raises(NotAllowed):
         refund(merchant, payment, 1)
 
 
-def test_refund_of_a_payment_on_a_written_off_invoice_writes_the_reopened_part_off(merchant: Merchant, customer: Customer) -> None:
+def test_refund_of_a_payment_on_a_written_off_invoice_writes_the_reopened_part_off(
+    merchant: Merchant, customer: Customer
+) -> None:
     """The invoice was written off: a refund cannot make it owe again (nothing could collect or
     void it), so the part the refund takes off it is written off too."""
     invoice = make_invoice(merchant, customer, 10_000)
