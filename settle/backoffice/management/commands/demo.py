@@ -66,9 +66,7 @@ def _lines(merchant: MerchantReport) -> list[tuple[str, str]]:
         if merchant.invoice_statuses.get(status)
     )
     methods = ", ".join(
-        f"{label} {n[f'payments by {method}']}"
-        for method, label in PaymentMethod.choices
-        if n[f"payments by {method}"]
+        f"{label} {n[f'payments by {method}']}" for method, label in PaymentMethod.choices if n[f"payments by {method}"]
     )
     return [
         ("invoices", f"{sum(merchant.invoice_statuses.values())}: {statuses}; {merchant.past_due} past due"),
