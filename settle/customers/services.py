@@ -77,8 +77,14 @@ def activity_record(
 
 
 def _customer_fields(
-    *, merchant: Merchant, display_name: str, emails: Iterable[str], phones: Iterable[str],
-    tags: Iterable[str], notes: str, country: str
+    *,
+    merchant: Merchant,
+    display_name: str,
+    emails: Iterable[str],
+    phones: Iterable[str],
+    tags: Iterable[str],
+    notes: str,
+    country: str,
 ) -> dict[str, Any]:
     region = country or _merchant_region(merchant)
     clean_tags = sorted({_text(t, field="tags", limit=MAX_TAG) for t in tags if t.strip()})
@@ -130,13 +136,23 @@ def customer_create(
         raise InvalidInput("Choose person or company.", field="kind")
     clean_address = _address(address)
     fields = _customer_fields(
-        merchant=merchant, display_name=display_name, emails=emails, phones=phones, tags=tags,
-        notes=notes, country=clean_address["country"],
+        merchant=merchant,
+        display_name=display_name,
+        emails=emails,
+        phones=phones,
+        tags=tags,
+        notes=notes,
+        country=clean_address["country"],
     )
     customer = Customer.objects.create(merchant=merchant, kind=kind, **fields, **clean_address)
     activity_record(
-        merchant=merchant, customer_id=customer.pk, verb="customer.created",
-        summary=f"Customer {customer.display_name} created", actor=actor, obj=customer, now=now,
+        merchant=merchant,
+        customer_id=customer.pk,
+        verb="customer.created",
+        summary=f"Customer {customer.display_name} created",
+        actor=actor,
+        obj=customer,
+        now=now,
     )
     return customer
 
@@ -159,13 +175,30 @@ def customer_update(
         raise InvalidInput("Choose person or company.", field="kind")
     clean_address = _address(address)
     fields = _customer_fields(
-        merchant=merchant, display_name=display_name, emails=emails, phones=phones, tags=tags,
-        notes=notes, country=clean_address["country"],
+        merchant=merchant,
+        display_name=display_name,
+        emails=emails,
+        phones=phones,
+        tags=tags,
+        notes=notes,
+        country=clean_address["country"],
     )
     for name, value in {**fields, **clean_address, "kind": kind}.items():
         setattr(customer, name, value)
     customer.save()
     return customer
+
+
+def customer_lock(*, merchant: Merchant, customer_id: int) -> None:
+    """Lock a customer's row until the transaction ends. Every change to what a customer owes or
+    has paid takes this lock first, so concurrent changes for one customer queue in one order.
+    Another merchant's customer is NotFound."""
+    try:
+        locked = list(Customer.objects.select_for_update().filter(merchant=merchant, pk=customer_id).values_list("pk"))
+    except (ValueError, TypeError):
+        locked = []
+    if not locked:
+        raise NotFound("No such customer.")
 
 
 def customer_get_for_update(*, merchant: Merchant, customer_id: int) -> Customer:
@@ -181,7 +214,9 @@ def external_reference_set(
 ) -> ExternalReference:
     customer = customer_get_for_update(merchant=merchant, customer_id=customer_id)
     reference, _ = ExternalReference.objects.update_or_create(
-        merchant=merchant, customer=customer, system=system,
+        merchant=merchant,
+        customer=customer,
+        system=system,
         label=_text(label, field="label", limit=60, required=True),
         defaults={"external_id": _text(external_id, field="external_id", limit=120, required=True)},
     )
@@ -256,7 +291,9 @@ def contact_save(
 ) -> Contact:
     """Add or edit a contact. Only one contact per customer is the default billing contact."""
     customer = customer_get_for_update(merchant=merchant, customer_id=customer_id)
-    fields = _contact_fields(merchant=merchant, name=name, email=email, phone=phone, preferred_channel=preferred_channel)
+    fields = _contact_fields(
+        merchant=merchant, name=name, email=email, phone=phone, preferred_channel=preferred_channel
+    )
     profile = _profile(merchant, profile_id)
     if contact_id is None:
         contact = Contact(merchant=merchant, customer=customer)
@@ -271,9 +308,13 @@ def contact_save(
         contact.access_revoked_at = None
     contact.is_default_billing = is_default_billing
     if is_default_billing:
-        Contact.objects.filter(merchant=merchant, customer=customer).exclude(pk=contact.pk).update(is_default_billing=False)
+        Contact.objects.filter(merchant=merchant, customer=customer).exclude(pk=contact.pk).update(
+            is_default_billing=False
+        )
     contact.save()
-    activity_record(merchant=merchant, customer_id=customer.pk, verb=verb, summary=summary, actor=actor, obj=contact, now=now)
+    activity_record(
+        merchant=merchant, customer_id=customer.pk, verb=verb, summary=summary, actor=actor, obj=contact, now=now
+    )
     return contact
 
 
@@ -296,15 +337,26 @@ def contact_revoke_access(
     contact.access_revoked_at = now
     contact.save(update_fields=["profile", "access_revoked_at"])
     activity_record(
-        merchant=merchant, customer_id=customer_id, verb="contact.revoked",
-        summary=f"Access revoked for {contact.name}", actor=actor, obj=contact, now=now,
+        merchant=merchant,
+        customer_id=customer_id,
+        verb="contact.revoked",
+        summary=f"Access revoked for {contact.name}",
+        actor=actor,
+        obj=contact,
+        now=now,
     )
     return contact
 
 
 @transaction.atomic
 def contact_form_submit(
-    *, merchant: Merchant, name: str, email: str = "", phone: str = "", company: str = "", now: dt.datetime | None = None
+    *,
+    merchant: Merchant,
+    name: str,
+    email: str = "",
+    phone: str = "",
+    company: str = "",
+    now: dt.datetime | None = None,
 ) -> Contact:
     """Someone added themselves through the merchant's public contact form.
 
@@ -312,7 +364,10 @@ def contact_form_submit(
     the merchant row is locked so two submissions with the same e-mail cannot both create one."""
     Merchant.objects.select_for_update().get(pk=merchant.pk)
     fields = _contact_fields(
-        merchant=merchant, name=name, email=email, phone=phone,
+        merchant=merchant,
+        name=name,
+        email=email,
+        phone=phone,
         preferred_channel=Channel.EMAIL if email.strip() else Channel.SMS,
     )
     existing = Contact.objects.filter(merchant=merchant).select_related("customer")
@@ -332,6 +387,12 @@ def contact_form_submit(
         now=now,
     )
     return contact_save(
-        merchant=merchant, customer_id=customer.pk, name=fields["name"], email=fields["email"],
-        phone=fields["phone"], preferred_channel=fields["preferred_channel"], is_default_billing=True, now=now,
+        merchant=merchant,
+        customer_id=customer.pk,
+        name=fields["name"],
+        email=fields["email"],
+        phone=fields["phone"],
+        preferred_channel=fields["preferred_channel"],
+        is_default_billing=True,
+        now=now,
     )

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connection
+
 from settle.tenants.models import Merchant
 
 from .models import Account, EntryKind, JournalEntry, JournalLine
@@ -80,6 +82,21 @@ def totals_from_lines(lines: Iterable[tuple[str, Leg]]) -> LedgerTotals:
     return totals
 
 
+# The journal is the most written table: its two statements are written once here instead of
+# being built by the ORM on every posting (a third of a payment's time otherwise).
+# Table names are the models' own; every value is a parameter.
+_ENTRY_INSERT = (
+    f"INSERT INTO {JournalEntry._meta.db_table} "  # noqa: S608
+    "(merchant_id, kind, customer_id, actor_id, memo, created_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id"
+)
+_LINE_INSERT = (
+    f"INSERT INTO {JournalLine._meta.db_table} "  # noqa: S608
+    "(merchant_id, entry_id, kind, account, method, amount_minor, "
+    "currency, invoice_id, credit_memo_id, payment_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
 def journal_post(
     *,
     merchant: Merchant,
@@ -100,42 +117,47 @@ def journal_post(
         raise UnbalancedEntry("empty journal entry")
     if sum(leg.amount_minor for leg in legs) != 0:
         raise UnbalancedEntry(f"{kind} entry does not balance: {legs}")
-    entry = JournalEntry.objects.create(
-        merchant=merchant,
-        kind=kind,
-        customer_id=customer_id,
-        actor=actor if getattr(actor, "is_authenticated", False) else None,
-        memo=memo[:300],
-        created_at=now,
-    )
-    JournalLine.objects.bulk_create(
-        JournalLine(
-            merchant=merchant,
-            entry=entry,
-            kind=kind,
-            account=leg.account,
-            method=leg.method,
-            amount_minor=leg.amount_minor,
-            currency=currency,
-            invoice_id=leg.invoice_id,
-            credit_memo_id=leg.credit_memo_id,
-            payment_id=leg.payment_id,
+    actor_id = actor.pk if getattr(actor, "is_authenticated", False) else None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _ENTRY_INSERT,
+            [merchant.pk, kind, customer_id, actor_id, memo[:300], connection.ops.adapt_datetimefield_value(now)],
         )
-        for leg in legs
-    )
+        entry_id = cursor.fetchone()[0]
+        cursor.executemany(
+            _LINE_INSERT,
+            [
+                (
+                    merchant.pk,
+                    entry_id,
+                    kind,
+                    leg.account,
+                    leg.method,
+                    leg.amount_minor,
+                    currency,
+                    leg.invoice_id,
+                    leg.credit_memo_id,
+                    leg.payment_id,
+                )
+                for leg in legs
+            ],
+        )
     return totals_from_lines((kind, leg) for leg in legs)
 
 
 def journal_lines_as_legs(lines: Iterable[dict[str, Any]]) -> Iterable[tuple[str, Leg]]:
     """Adapt `JournalLine.objects.values(...)` rows for `totals_from_lines`."""
     for row in lines:
-        yield row["kind"], Leg(
-            account=row["account"],
-            amount_minor=row["amount_minor"],
-            invoice_id=row["invoice_id"],
-            credit_memo_id=row["credit_memo_id"],
-            payment_id=row["payment_id"],
-            method=row["method"],
+        yield (
+            row["kind"],
+            Leg(
+                account=row["account"],
+                amount_minor=row["amount_minor"],
+                invoice_id=row["invoice_id"],
+                credit_memo_id=row["credit_memo_id"],
+                payment_id=row["payment_id"],
+                method=row["method"],
+            ),
         )
 
 

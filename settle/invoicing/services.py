@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from settle.core import clock
 from settle.core.errors import InvalidInput, NotAllowed, NotFound
@@ -23,7 +23,7 @@ from settle.core.money import (
     times_quantity,
 )
 from settle.customers.models import Customer
-from settle.customers.services import activity_record, customer_get_for_update
+from settle.customers.services import activity_record, customer_get_for_update, customer_lock
 from settle.tenants.models import Merchant
 
 from .journal import LedgerTotals, Leg, journal_post
@@ -60,7 +60,12 @@ class LineInput:
 # partially paid and paid happen through `invoice_totals_apply`.
 INVOICE_TRANSITIONS: dict[str, set[str]] = {
     InvoiceStatus.DRAFT: {InvoiceStatus.OPEN, InvoiceStatus.VOID},
-    InvoiceStatus.OPEN: {InvoiceStatus.PARTIALLY_PAID, InvoiceStatus.PAID, InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE},
+    InvoiceStatus.OPEN: {
+        InvoiceStatus.PARTIALLY_PAID,
+        InvoiceStatus.PAID,
+        InvoiceStatus.VOID,
+        InvoiceStatus.UNCOLLECTIBLE,
+    },
     InvoiceStatus.PARTIALLY_PAID: {InvoiceStatus.OPEN, InvoiceStatus.PAID, InvoiceStatus.UNCOLLECTIBLE},
     InvoiceStatus.PAID: {InvoiceStatus.OPEN, InvoiceStatus.PARTIALLY_PAID},
     InvoiceStatus.VOID: set(),
@@ -70,7 +75,9 @@ INVOICE_TRANSITIONS: dict[str, set[str]] = {
 
 def _transition(invoice: Invoice, to: str) -> None:
     if to != invoice.status and to not in INVOICE_TRANSITIONS[invoice.status]:
-        raise NotAllowed(f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; it cannot become {InvoiceStatus(to).label.lower()}.")
+        raise NotAllowed(
+            f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; it cannot become {InvoiceStatus(to).label.lower()}."
+        )
     invoice.status = to
 
 
@@ -123,7 +130,9 @@ def _priced_lines(
         raise InvalidInput(f"The discount must be in {currency}.", field="discount")
     if not 0 <= discount_minor <= subtotal:
         raise InvalidInput("The discount must be between zero and the subtotal.", field="discount")
-    for line, share in zip(built, allocate_proportionally(discount_minor, [line.amount_minor for line in built]), strict=True):
+    for line, share in zip(
+        built, allocate_proportionally(discount_minor, [line.amount_minor for line in built]), strict=True
+    ):
         line.discount_minor = share
         line.tax_minor = percent_of(line.amount_minor - share, line.tax_rate_bp)
     total = subtotal - discount_minor + sum(line.tax_minor for line in built)
@@ -218,8 +227,13 @@ def invoice_create(
         line.invoice = invoice
     InvoiceLine.objects.bulk_create(built)
     activity_record(
-        merchant=merchant, customer_id=customer.pk, verb="invoice.created",
-        summary=f"Invoice {number} created for {invoice.total.format(merchant.locale)}", actor=actor, obj=invoice, now=now,
+        merchant=merchant,
+        customer_id=customer.pk,
+        verb="invoice.created",
+        summary=f"Invoice {number} created for {invoice.total.format(merchant.locale)}",
+        actor=actor,
+        obj=invoice,
+        now=now,
     )
     if not draft:
         _issue(merchant=merchant, invoice=invoice, actor=actor, now=now)
@@ -228,20 +242,24 @@ def invoice_create(
 
 def _issue(*, merchant: Merchant, invoice: Invoice, actor: Any, now: dt.datetime) -> None:
     _transition(invoice, InvoiceStatus.OPEN)
-    totals = journal_post(
-        merchant=merchant,
-        kind=EntryKind.INVOICE_ISSUED,
-        customer_id=invoice.customer_id,
-        currency=invoice.currency,
-        legs=[
-            Leg(Account.RECEIVABLE, invoice.total_minor, invoice_id=invoice.pk),
-            Leg(Account.REVENUE, -(invoice.subtotal_minor - invoice.discount_minor)),
-            Leg(Account.TAX_PAYABLE, -invoice.tax_minor),
-        ],
-        now=now,
-        actor=actor,
-        memo=f"Invoice {invoice.number}",
-    ) if invoice.total_minor else LedgerTotals()
+    totals = (
+        journal_post(
+            merchant=merchant,
+            kind=EntryKind.INVOICE_ISSUED,
+            customer_id=invoice.customer_id,
+            currency=invoice.currency,
+            legs=[
+                Leg(Account.RECEIVABLE, invoice.total_minor, invoice_id=invoice.pk),
+                Leg(Account.REVENUE, -(invoice.subtotal_minor - invoice.discount_minor)),
+                Leg(Account.TAX_PAYABLE, -invoice.tax_minor),
+            ],
+            now=now,
+            actor=actor,
+            memo=f"Invoice {invoice.number}",
+        )
+        if invoice.total_minor
+        else LedgerTotals()
+    )
     invoice_totals_apply(invoices=[invoice], totals=totals)
 
 
@@ -252,10 +270,19 @@ def invoice_issue(*, merchant: Merchant, invoice_id: int, actor: Any = None, now
     now = now or clock.now()
     invoice = invoices_lock(merchant=merchant, invoice_ids=[invoice_id])[0]
     if invoice.status != InvoiceStatus.DRAFT:
-        raise NotAllowed(f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; only a draft can be issued.")
+        raise NotAllowed(
+            f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; only a draft can be issued."
+        )
     _issue(merchant=merchant, invoice=invoice, actor=actor, now=now)
-    activity_record(merchant=merchant, customer_id=invoice.customer_id, verb="invoice.issued",
-                    summary=f"Invoice {invoice.number} issued", actor=actor, obj=invoice, now=now)
+    activity_record(
+        merchant=merchant,
+        customer_id=invoice.customer_id,
+        verb="invoice.issued",
+        summary=f"Invoice {invoice.number} issued",
+        actor=actor,
+        obj=invoice,
+        now=now,
+    )
     return invoice
 
 
@@ -263,10 +290,9 @@ def invoices_lock(*, merchant: Merchant, invoice_ids: Iterable[int], customer_id
     """Lock invoices (in id order, so two callers never deadlock) and return them in the order
     asked. A missing id, or one of another merchant or customer, is NotFound."""
     wanted = list(dict.fromkeys(invoice_ids))
-    query = Invoice.objects.select_for_update().filter(merchant=merchant, pk__in=wanted).order_by("pk")
-    if customer_id is not None:
-        query = query.filter(customer_id=customer_id)
-    found = {invoice.pk: invoice for invoice in query}
+    same_customer = {"customer_id": customer_id} if customer_id is not None else {}
+    query = Invoice.objects.select_for_update().filter(merchant=merchant, pk__in=wanted, **same_customer)
+    found = {invoice.pk: invoice for invoice in query.order_by("pk")}
     if len(found) != len(wanted):
         raise NotFound("No such invoice.")
     return [found[pk] for pk in wanted]
@@ -276,8 +302,9 @@ def invoice_totals_apply(*, invoices: Iterable[Invoice], totals: LedgerTotals) -
     """Add the balance changes of freshly posted journal lines to locked invoices, move each to
     the status its balance implies, and save. The only writer of the invoice caches.
 
-    Saved row by row: for the one to three invoices a payment usually touches, an UPDATE each is
-    several times cheaper to build than one `bulk_update` CASE statement."""
+    One prepared UPDATE for all of them: on the payment path the ORM would spend longer building
+    these statements than the database spends running them."""
+    rows = []
     for invoice in invoices:
         invoice.balance_minor += totals.invoice_balance.get(invoice.pk, 0)
         invoice.paid_minor += totals.invoice_paid.get(invoice.pk, 0)
@@ -291,7 +318,16 @@ def invoice_totals_apply(*, invoices: Iterable[Invoice], totals: LedgerTotals) -
                 _transition(invoice, InvoiceStatus.PARTIALLY_PAID)
             else:
                 _transition(invoice, InvoiceStatus.OPEN)
-        invoice.save(update_fields=["balance_minor", "paid_minor", "refunded_minor", "status"])
+        rows.append((invoice.balance_minor, invoice.paid_minor, invoice.refunded_minor, invoice.status, invoice.pk))
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.executemany(_INVOICE_TOTALS_UPDATE, rows)
+
+
+_INVOICE_TOTALS_UPDATE = (
+    f"UPDATE {Invoice._meta.db_table} "  # noqa: S608 (the model's own table; values are parameters)
+    "SET balance_minor = %s, paid_minor = %s, refunded_minor = %s, status = %s WHERE id = %s"
+)
 
 
 @transaction.atomic
@@ -302,7 +338,7 @@ def invoice_void(*, merchant: Merchant, invoice_id: int, actor: Any = None, now:
     first) and when the invoice is already paid, void or uncollectible."""
     now = now or clock.now()
     invoice = _invoice_get(merchant, invoice_id)
-    customer_get_for_update(merchant=merchant, customer_id=invoice.customer_id)
+    customer_lock(merchant=merchant, customer_id=invoice.customer_id)
     invoice = invoices_lock(merchant=merchant, invoice_ids=[invoice_id])[0]
     if invoice.status == InvoiceStatus.VOID:
         raise NotAllowed(f"Invoice {invoice.number} is already void.")
@@ -331,8 +367,15 @@ def invoice_void(*, merchant: Merchant, invoice_id: int, actor: Any = None, now:
         )
         invoice.balance_minor += totals.invoice_balance[invoice.pk]
     invoice.save(update_fields=["status", "voided_at", "balance_minor"])
-    activity_record(merchant=merchant, customer_id=invoice.customer_id, verb="invoice.voided",
-                    summary=f"Invoice {invoice.number} voided", actor=actor, obj=invoice, now=now)
+    activity_record(
+        merchant=merchant,
+        customer_id=invoice.customer_id,
+        verb="invoice.voided",
+        summary=f"Invoice {invoice.number} voided",
+        actor=actor,
+        obj=invoice,
+        now=now,
+    )
     return invoice
 
 
@@ -343,10 +386,12 @@ def invoice_mark_uncollectible(
     """Write off what is still owed as bad debt; the invoice can no longer be paid."""
     now = now or clock.now()
     invoice = _invoice_get(merchant, invoice_id)
-    customer_get_for_update(merchant=merchant, customer_id=invoice.customer_id)
+    customer_lock(merchant=merchant, customer_id=invoice.customer_id)
     invoice = invoices_lock(merchant=merchant, invoice_ids=[invoice_id])[0]
     if invoice.status not in COLLECTIBLE_STATUSES:
-        raise NotAllowed(f"Only an open invoice can be written off; {invoice.number} is {invoice.get_status_display().lower()}.")
+        raise NotAllowed(
+            f"Only an open invoice can be written off; {invoice.number} is {invoice.get_status_display().lower()}."
+        )
     written_off = invoice.balance
     _transition(invoice, InvoiceStatus.UNCOLLECTIBLE)
     totals = journal_post(
@@ -364,9 +409,15 @@ def invoice_mark_uncollectible(
     )
     invoice.balance_minor += totals.invoice_balance[invoice.pk]
     invoice.save(update_fields=["status", "balance_minor"])
-    activity_record(merchant=merchant, customer_id=invoice.customer_id, verb="invoice.uncollectible",
-                    summary=f"Invoice {invoice.number} marked uncollectible ({written_off.format(merchant.locale)} written off)",
-                    actor=actor, obj=invoice, now=now)
+    activity_record(
+        merchant=merchant,
+        customer_id=invoice.customer_id,
+        verb="invoice.uncollectible",
+        summary=f"Invoice {invoice.number} marked uncollectible ({written_off.format(merchant.locale)} written off)",
+        actor=actor,
+        obj=invoice,
+        now=now,
+    )
     return invoice
 
 
@@ -379,7 +430,13 @@ def _invoice_get(merchant: Merchant, invoice_id: int) -> Invoice:
 
 @transaction.atomic
 def quick_payment_request_create(
-    *, merchant: Merchant, customer_id: int, amount: Money, reference: str, actor: Any = None, now: dt.datetime | None = None
+    *,
+    merchant: Merchant,
+    customer_id: int,
+    amount: Money,
+    reference: str,
+    actor: Any = None,
+    now: dt.datetime | None = None,
 ) -> Invoice:
     """Amount + reference number, both required → an open one-line invoice, due on receipt."""
     require_positive(amount)
@@ -422,27 +479,52 @@ def order_create(
     currency = merchant.currency
     _priced_lines(merchant=merchant, currency=currency, lines=[_as_line(i) for i in items], discount=discount)
     order = Order.objects.create(
-        merchant=merchant, customer=customer, currency=currency, discount_minor=discount.minor if discount else 0,
-        note=_short(note, field="note", limit=500), created_at=now,
+        merchant=merchant,
+        customer=customer,
+        currency=currency,
+        discount_minor=discount.minor if discount else 0,
+        note=_short(note, field="note", limit=500),
+        created_at=now,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
     OrderItem.objects.bulk_create(
-        OrderItem(merchant=merchant, order=order, name=i.name.strip(), quantity=_quantity(i.quantity),
-                  unit_price_minor=i.unit_price.minor, tax_rate_bp=i.tax_rate_bp, position=n)
+        OrderItem(
+            merchant=merchant,
+            order=order,
+            name=i.name.strip(),
+            quantity=_quantity(i.quantity),
+            unit_price_minor=i.unit_price.minor,
+            tax_rate_bp=i.tax_rate_bp,
+            position=n,
+        )
         for n, i in enumerate(items)
     )
-    activity_record(merchant=merchant, customer_id=customer.pk, verb="order.recorded",
-                    summary=f"Order #{order.pk} recorded", actor=actor, obj=order, now=now)
+    activity_record(
+        merchant=merchant,
+        customer_id=customer.pk,
+        verb="order.recorded",
+        summary=f"Order #{order.pk} recorded",
+        actor=actor,
+        obj=order,
+        now=now,
+    )
     return order
 
 
 def _as_line(item: OrderItemInput) -> LineInput:
-    return LineInput(description=item.name, quantity=item.quantity, unit_price=item.unit_price, tax_rate_bp=item.tax_rate_bp)
+    return LineInput(
+        description=item.name, quantity=item.quantity, unit_price=item.unit_price, tax_rate_bp=item.tax_rate_bp
+    )
 
 
 @transaction.atomic
 def order_checkout(
-    *, merchant: Merchant, order_id: int, terms: str = Terms.DUE_ON_RECEIPT, actor: Any = None, now: dt.datetime | None = None
+    *,
+    merchant: Merchant,
+    order_id: int,
+    terms: str = Terms.DUE_ON_RECEIPT,
+    actor: Any = None,
+    now: dt.datetime | None = None,
 ) -> Invoice:
     """Turn an order into an open invoice (once: a second checkout is refused)."""
     try:
@@ -456,9 +538,7 @@ def order_checkout(
         merchant=merchant,
         customer_id=order.customer_id,
         currency=order.currency,
-        lines=[
-            LineInput(i.name, i.quantity, Money(i.unit_price_minor, order.currency), i.tax_rate_bp) for i in items
-        ],
+        lines=[LineInput(i.name, i.quantity, Money(i.unit_price_minor, order.currency), i.tax_rate_bp) for i in items],
         discount=Money(order.discount_minor, order.currency) if order.discount_minor else None,
         terms=terms,
         order=order,
@@ -469,7 +549,13 @@ def order_checkout(
 
 @transaction.atomic
 def credit_memo_create(
-    *, merchant: Merchant, customer_id: int, amount: Money, reason: str, actor: Any = None, now: dt.datetime | None = None
+    *,
+    merchant: Merchant,
+    customer_id: int,
+    amount: Money,
+    reason: str,
+    actor: Any = None,
+    now: dt.datetime | None = None,
 ) -> CreditMemo:
     """Grant a customer credit (a return, goodwill), to apply to invoices later."""
     now = now or clock.now()
@@ -479,8 +565,13 @@ def credit_memo_create(
         raise InvalidInput("Give a reason for the credit.", field="reason")
     customer: Customer = customer_get_for_update(merchant=merchant, customer_id=customer_id)
     memo = CreditMemo.objects.create(
-        merchant=merchant, customer=customer, currency=amount.currency, amount_minor=amount.minor,
-        remaining_minor=0, reason=reason, created_at=now,
+        merchant=merchant,
+        customer=customer,
+        currency=amount.currency,
+        amount_minor=amount.minor,
+        remaining_minor=0,
+        reason=reason,
+        created_at=now,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
     totals = journal_post(
@@ -497,9 +588,15 @@ def credit_memo_create(
         memo=reason,
     )
     credit_memos_totals_apply(credit_memos=[memo], totals=totals)
-    activity_record(merchant=merchant, customer_id=customer.pk, verb="credit.issued",
-                    summary=f"Credit memo {memo.number} issued for {amount.format(merchant.locale)}: {reason}",
-                    actor=actor, obj=memo, now=now)
+    activity_record(
+        merchant=merchant,
+        customer_id=customer.pk,
+        verb="credit.issued",
+        summary=f"Credit memo {memo.number} issued for {amount.format(merchant.locale)}: {reason}",
+        actor=actor,
+        obj=memo,
+        now=now,
+    )
     return memo
 
 

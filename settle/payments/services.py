@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from settle.core import clock
 from settle.core.errors import InvalidInput, NotAllowed, NotFound
 from settle.core.money import Money, currency_exponent, require_positive
-from settle.customers.services import activity_record, customer_get_for_update
+from settle.customers.services import activity_record, customer_lock
 from settle.invoicing.journal import LedgerTotals, Leg, journal_post
 from settle.invoicing.models import COLLECTIBLE_STATUSES, Account, CreditMemo, EntryKind, Invoice, InvoiceStatus
 from settle.invoicing.services import credit_memos_totals_apply, invoice_totals_apply, invoices_lock
@@ -46,7 +46,8 @@ def _allocate(
     for invoice in invoices:
         if invoice.currency != available.currency:
             raise InvalidInput(
-                f"Invoice {invoice.number} is in {invoice.currency}, the payment in {available.currency}.", field="currency"
+                f"Invoice {invoice.number} is in {invoice.currency}, the payment in {available.currency}.",
+                field="currency",
             )
         if invoice.status not in COLLECTIBLE_STATUSES:
             state = "already paid" if invoice.status == InvoiceStatus.PAID else invoice.get_status_display().lower()
@@ -78,12 +79,16 @@ def _allocate(
     return plan
 
 
-def _application_legs(plan: Sequence[tuple[Invoice, int]], *, payment_id: int | None = None, credit_memo_id: int | None = None) -> list[Leg]:
+def _application_legs(
+    plan: Sequence[tuple[Invoice, int]], *, payment_id: int | None = None, credit_memo_id: int | None = None
+) -> list[Leg]:
     source_account = Account.UNAPPLIED if payment_id is not None else Account.CUSTOMER_CREDIT
     legs = []
     for invoice, minor in plan:
         legs.append(Leg(source_account, minor, payment_id=payment_id, credit_memo_id=credit_memo_id))
-        legs.append(Leg(Account.RECEIVABLE, -minor, invoice_id=invoice.pk, payment_id=payment_id, credit_memo_id=credit_memo_id))
+        legs.append(
+            Leg(Account.RECEIVABLE, -minor, invoice_id=invoice.pk, payment_id=payment_id, credit_memo_id=credit_memo_id)
+        )
     return legs
 
 
@@ -107,8 +112,16 @@ def applications_totals_apply(
     for (invoice_id, payment_id, credit_memo_id), delta in totals.applied.items():
         application = existing.get((invoice_id, payment_id, credit_memo_id))
         if application is None:
-            created.append(Application(merchant=merchant, invoice_id=invoice_id, payment_id=payment_id,
-                                       credit_memo_id=credit_memo_id, amount_minor=delta, created_at=now))
+            created.append(
+                Application(
+                    merchant=merchant,
+                    invoice_id=invoice_id,
+                    payment_id=payment_id,
+                    credit_memo_id=credit_memo_id,
+                    amount_minor=delta,
+                    created_at=now,
+                )
+            )
         else:
             application.amount_minor += delta
             application.save(update_fields=["amount_minor"])
@@ -129,7 +142,9 @@ def payments_totals_apply(*, payments: Sequence[Payment], totals: LedgerTotals) 
             payment.save(update_fields=["unapplied_minor", "refunded_minor"])
 
 
-def _idempotent_replay(model: type[Payment] | type[Refund], merchant: Merchant, key: str | None, **expected: Any) -> Any:
+def _idempotent_replay(
+    model: type[Payment] | type[Refund], merchant: Merchant, key: str | None, **expected: Any
+) -> Any:
     """Return the row already made with this key, or None. Same key with different terms → error."""
     if not key:
         return None
@@ -140,7 +155,9 @@ def _idempotent_replay(model: type[Payment] | type[Refund], merchant: Merchant, 
         return None
     for name, value in expected.items():
         if getattr(found, name) != value:
-            raise IdempotencyConflict("This request was already submitted with different details.", field="idempotency_key")
+            raise IdempotencyConflict(
+                "This request was already submitted with different details.", field="idempotency_key"
+            )
     return found
 
 
@@ -172,14 +189,31 @@ def payment_record(
     try:
         with transaction.atomic():
             return _payment_record(
-                merchant=merchant, customer_id=customer_id, amount=amount, method=method, received_on=received_on,
-                invoice_ids=invoice_ids, amounts=amounts, keep_excess_as_credit=keep_excess_as_credit,
-                check_number=check_number, reference=reference, note=note, idempotency_key=idempotency_key,
-                actor=actor, now=now,
+                merchant=merchant,
+                customer_id=customer_id,
+                amount=amount,
+                method=method,
+                received_on=received_on,
+                invoice_ids=invoice_ids,
+                amounts=amounts,
+                keep_excess_as_credit=keep_excess_as_credit,
+                check_number=check_number,
+                reference=reference,
+                note=note,
+                idempotency_key=idempotency_key,
+                actor=actor,
+                now=now,
             )
     except IntegrityError:
         # A concurrent request with the same key won the race; answer with its payment.
-        replay = _idempotent_replay(Payment, merchant, idempotency_key, amount_minor=amount.minor, currency=amount.currency, customer_id=customer_id)
+        replay = _idempotent_replay(
+            Payment,
+            merchant,
+            idempotency_key,
+            amount_minor=amount.minor,
+            currency=amount.currency,
+            customer_id=customer_id,
+        )
         if replay is None:
             raise
         return replay  # type: ignore[no-any-return]
@@ -211,8 +245,10 @@ def _payment_record(
     received_on = received_on or today
     if received_on > today + dt.timedelta(days=1):
         raise InvalidInput("The date received cannot be in the future.", field="received_on")
-    customer_get_for_update(merchant=merchant, customer_id=customer_id)
-    replay = _idempotent_replay(Payment, merchant, idempotency_key, amount_minor=amount.minor, currency=amount.currency, customer_id=customer_id)
+    customer_lock(merchant=merchant, customer_id=customer_id)
+    replay = _idempotent_replay(
+        Payment, merchant, idempotency_key, amount_minor=amount.minor, currency=amount.currency, customer_id=customer_id
+    )
     if replay is not None:
         return replay  # type: ignore[no-any-return]
     if amounts is not None:
@@ -259,9 +295,13 @@ def _payment_record(
     applications_totals_apply(merchant=merchant, totals=totals, now=now, source_is_new=True)
     paid = ", ".join(invoice.number for invoice, _ in plan) or "customer credit"
     activity_record(
-        merchant=merchant, customer_id=customer_id, verb="payment.recorded",
+        merchant=merchant,
+        customer_id=customer_id,
+        verb="payment.recorded",
         summary=f"Payment {payment.number} of {amount.format(merchant.locale)} by {payment.get_method_display()} → {paid}",
-        actor=actor, obj=payment, now=now,
+        actor=actor,
+        obj=payment,
+        now=now,
     )
     return payment
 
@@ -283,7 +323,7 @@ def credit_apply(
     now = now or clock.now()
     if (payment_id is None) == (credit_memo_id is None):
         raise InvalidInput("Choose one credit to apply.", field="credit")
-    customer_get_for_update(merchant=merchant, customer_id=customer_id)
+    customer_lock(merchant=merchant, customer_id=customer_id)
     payment: Payment | None = None
     memo: CreditMemo | None = None
     try:
@@ -291,7 +331,9 @@ def credit_apply(
             payment = Payment.objects.select_for_update().get(merchant=merchant, customer_id=customer_id, pk=payment_id)
             available = payment.unapplied
         else:
-            memo = CreditMemo.objects.select_for_update().get(merchant=merchant, customer_id=customer_id, pk=credit_memo_id)
+            memo = CreditMemo.objects.select_for_update().get(
+                merchant=merchant, customer_id=customer_id, pk=credit_memo_id
+            )
             available = memo.remaining
     except (Payment.DoesNotExist, CreditMemo.DoesNotExist, ValueError, TypeError):
         raise NotFound("No such credit.") from None
@@ -323,9 +365,13 @@ def credit_apply(
     applications_totals_apply(merchant=merchant, totals=totals, now=now)
     applied = Money(sum(minor for _, minor in plan), available.currency)
     activity_record(
-        merchant=merchant, customer_id=customer_id, verb="credit.applied",
+        merchant=merchant,
+        customer_id=customer_id,
+        verb="credit.applied",
         summary=f"{applied.format(merchant.locale)} of {source} applied to {', '.join(i.number for i, _ in plan)}",
-        actor=actor, obj=payment or memo, now=now,
+        actor=actor,
+        obj=payment or memo,
+        now=now,
     )
     return list(
         Application.objects.filter(
@@ -346,7 +392,7 @@ def application_move_to_credit(
     except (Application.DoesNotExist, ValueError, TypeError):
         raise NotFound("No such payment application.") from None
     customer_id = found.invoice.customer_id
-    customer_get_for_update(merchant=merchant, customer_id=customer_id)
+    customer_lock(merchant=merchant, customer_id=customer_id)
     invoice = invoices_lock(merchant=merchant, invoice_ids=[found.invoice_id])[0]
     application = Application.objects.select_for_update().get(pk=application_id)
     if application.amount_minor == 0:
@@ -361,7 +407,13 @@ def application_move_to_credit(
         customer_id=customer_id,
         currency=invoice.currency,
         legs=[
-            Leg(Account.RECEIVABLE, minor, invoice_id=invoice.pk, payment_id=application.payment_id, credit_memo_id=application.credit_memo_id),
+            Leg(
+                Account.RECEIVABLE,
+                minor,
+                invoice_id=invoice.pk,
+                payment_id=application.payment_id,
+                credit_memo_id=application.credit_memo_id,
+            ),
             Leg(source_account, -minor, payment_id=application.payment_id, credit_memo_id=application.credit_memo_id),
         ],
         now=now,
@@ -369,15 +421,23 @@ def application_move_to_credit(
         memo=f"Unapply from {invoice.number}",
     )
     if application.payment_id:
-        payments_totals_apply(payments=[Payment.objects.select_for_update().get(pk=application.payment_id)], totals=totals)
+        payments_totals_apply(
+            payments=[Payment.objects.select_for_update().get(pk=application.payment_id)], totals=totals
+        )
     else:
-        credit_memos_totals_apply(credit_memos=[CreditMemo.objects.select_for_update().get(pk=application.credit_memo_id)], totals=totals)
+        credit_memos_totals_apply(
+            credit_memos=[CreditMemo.objects.select_for_update().get(pk=application.credit_memo_id)], totals=totals
+        )
     invoice_totals_apply(invoices=[invoice], totals=totals)
     applications_totals_apply(merchant=merchant, totals=totals, now=now)
     activity_record(
-        merchant=merchant, customer_id=customer_id, verb="credit.unapplied",
+        merchant=merchant,
+        customer_id=customer_id,
+        verb="credit.unapplied",
         summary=f"{Money(minor, invoice.currency).format(merchant.locale)} moved from {invoice.number} to customer credit",
-        actor=actor, obj=invoice, now=now,
+        actor=actor,
+        obj=invoice,
+        now=now,
     )
     application.refresh_from_db()
     return application
@@ -403,8 +463,14 @@ def refund_create(
     try:
         with transaction.atomic():
             return _refund_create(
-                merchant=merchant, payment_id=payment_id, amount=amount, invoice_id=invoice_id, reason=reason,
-                idempotency_key=idempotency_key, actor=actor, now=now,
+                merchant=merchant,
+                payment_id=payment_id,
+                amount=amount,
+                invoice_id=invoice_id,
+                reason=reason,
+                idempotency_key=idempotency_key,
+                actor=actor,
+                now=now,
             )
     except IntegrityError:
         replay = _idempotent_replay(Refund, merchant, idempotency_key, payment_id=payment_id, amount_minor=amount.minor)
@@ -430,7 +496,7 @@ def _refund_create(
         customer_id = Payment.objects.values_list("customer_id", flat=True).get(merchant=merchant, pk=payment_id)
     except (Payment.DoesNotExist, ValueError, TypeError):
         raise NotFound("No such payment.") from None
-    customer_get_for_update(merchant=merchant, customer_id=customer_id)
+    customer_lock(merchant=merchant, customer_id=customer_id)
     replay = _idempotent_replay(Refund, merchant, idempotency_key, payment_id=payment_id, amount_minor=amount.minor)
     if replay is not None:
         return replay  # type: ignore[no-any-return]
@@ -463,8 +529,12 @@ def _refund_create(
     invoices = invoices_lock(merchant=merchant, invoice_ids=[i for i, _ in plan])
     written_off = {invoice.pk for invoice in invoices if invoice.status == InvoiceStatus.UNCOLLECTIBLE}
     refund = Refund.objects.create(
-        merchant=merchant, payment=payment, amount_minor=amount.minor, reason=_text(reason, field="reason", limit=300),
-        created_at=now, created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        merchant=merchant,
+        payment=payment,
+        amount_minor=amount.minor,
+        reason=_text(reason, field="reason", limit=300),
+        created_at=now,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
         idempotency_key=idempotency_key or None,
     )
     legs = []
@@ -477,16 +547,27 @@ def _refund_create(
     legs.append(Leg(Account.UNAPPLIED, amount.minor, payment_id=payment.pk))
     legs.append(Leg(Account.CLEARING, -amount.minor, payment_id=payment.pk, method=payment.method))
     totals = journal_post(
-        merchant=merchant, kind=EntryKind.REFUND_ISSUED, customer_id=customer_id, currency=payment.currency,
-        legs=legs, now=now, actor=actor, memo=f"Refund of {payment.number}",
+        merchant=merchant,
+        kind=EntryKind.REFUND_ISSUED,
+        customer_id=customer_id,
+        currency=payment.currency,
+        legs=legs,
+        now=now,
+        actor=actor,
+        memo=f"Refund of {payment.number}",
     )
     payments_totals_apply(payments=[payment], totals=totals)
     invoice_totals_apply(invoices=invoices, totals=totals)
     applications_totals_apply(merchant=merchant, totals=totals, now=now)
     reopened = ", ".join(i.number for i in invoices if i.pk not in written_off)
     activity_record(
-        merchant=merchant, customer_id=customer_id, verb="payment.refunded",
-        summary=f"Refunded {amount.format(merchant.locale)} of payment {payment.number}" + (f" ({reopened} reopened)" if reopened else ""),
-        actor=actor, obj=payment, now=now,
+        merchant=merchant,
+        customer_id=customer_id,
+        verb="payment.refunded",
+        summary=f"Refunded {amount.format(merchant.locale)} of payment {payment.number}"
+        + (f" ({reopened} reopened)" if reopened else ""),
+        actor=actor,
+        obj=payment,
+        now=now,
     )
     return refund
