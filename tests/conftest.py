@@ -25,7 +25,11 @@ _seq = itertools.count(1)
 
 def make_merchant(**kwargs: object) -> Merchant:
     n = next(_seq)
-    defaults: dict[str, object] = {"name": f"Merchant {n}", "owner_email": f"owner{n}@example.com", "owner_password": "correct horse battery"}
+    defaults: dict[str, object] = {
+        "name": f"Merchant {n}",
+        "owner_email": f"owner{n}@example.com",
+        "owner_password": "correct horse battery",
+    }
     defaults.update(kwargs)
     with all_merchants():
         return merchant_create(**defaults)  # type: ignore[arg-type]

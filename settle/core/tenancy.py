@@ -20,7 +20,7 @@ class _InsertsNeedNoScope(models.Manager):  # type: ignore[type-arg]
     cost of building it (measurable on the payment path)."""
 
     def _plain(self) -> models.QuerySet[Any]:
-        return models.QuerySet(model=self.model, using=self._db, hints=self._hints)
+        return models.QuerySet(model=self.model, using=self._db)
 
     def create(self, **kwargs: Any) -> Any:
         return self._plain().create(**kwargs)

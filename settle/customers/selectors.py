@@ -24,7 +24,10 @@ def customer_list(*, merchant: Merchant, search: str = "", only_with_open_invoic
             Q(name__icontains=search) | Q(email__icontains=search) | Q(phone__icontains=search)
         )
         query = query.filter(
-            Q(display_name__icontains=search) | Q(emails__icontains=search) | Q(phones__icontains=search) | Exists(contact_match)
+            Q(display_name__icontains=search)
+            | Q(emails__icontains=search)
+            | Q(phones__icontains=search)
+            | Exists(contact_match)
         )
     if only_with_open_invoices:
         query = query.filter(open_balance_minor__gt=0)
@@ -34,7 +37,9 @@ def customer_list(*, merchant: Merchant, search: str = "", only_with_open_invoic
 CONTACT_SORTS = {"name": "name", "email": "email", "newest": "-created_at", "access": "profile__name"}
 
 
-def contacts_for_customer(*, merchant: Merchant, customer_id: int, search: str = "", sort: str = "name") -> QuerySet[Contact]:
+def contacts_for_customer(
+    *, merchant: Merchant, customer_id: int, search: str = "", sort: str = "name"
+) -> QuerySet[Contact]:
     query = Contact.objects.filter(merchant=merchant, customer_id=customer_id).select_related("profile")
     if search := search.strip():
         query = query.filter(Q(name__icontains=search) | Q(email__icontains=search) | Q(phone__icontains=search))

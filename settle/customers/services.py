@@ -232,7 +232,10 @@ def contact_profile_save(
     if unknown:
         raise InvalidInput(f"Unknown permissions: {', '.join(sorted(unknown))}.")
     name = _text(name, field="name", limit=60, required=True)
-    if ContactProfile.objects.filter(merchant=merchant, name=name).exclude(pk=profile_id).exists():
+    same_name = ContactProfile.objects.filter(merchant=merchant, name=name)
+    if profile_id is not None:
+        same_name = same_name.exclude(pk=profile_id)
+    if same_name.exists():
         raise InvalidInput("A profile with that name exists.", field="name")
     if profile_id is None:
         return ContactProfile.objects.create(merchant=merchant, name=name, **permissions)

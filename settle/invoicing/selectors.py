@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Min, Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 
 from settle.core.money import Money, times_quantity
 from settle.tenants.models import Merchant
 
-from .models import COLLECTIBLE_STATUSES, CreditMemo, Invoice, JournalEntry, Order, OrderItem
+from .models import COLLECTIBLE_STATUSES, CreditMemo, Invoice, Order, OrderItem
 
 
 @dataclass(frozen=True)
@@ -89,9 +89,16 @@ def invoice_detail(*, merchant: Merchant, invoice_id: int) -> Invoice:
 
 def receivables_summary(*, merchant: Merchant, today: dt.date) -> dict[str, Money | int]:
     """Dashboard totals in the merchant's currency."""
-    sums = invoices_with_balance(merchant=merchant).filter(currency=merchant.currency).aggregate(
-        total=Sum("balance_minor"), past_due=Sum("balance_minor", filter=Q(due_date__lt=today)),
-        n=Count("id"), n_past_due=Count("id", filter=Q(due_date__lt=today)), customers=Count("customer", distinct=True),
+    sums = (
+        invoices_with_balance(merchant=merchant)
+        .filter(currency=merchant.currency)
+        .aggregate(
+            total=Sum("balance_minor"),
+            past_due=Sum("balance_minor", filter=Q(due_date__lt=today)),
+            n=Count("id"),
+            n_past_due=Count("id", filter=Q(due_date__lt=today)),
+            customers=Count("customer", distinct=True),
+        )
     )
     return {
         "open_balance": Money(sums["total"] or 0, merchant.currency),
@@ -102,7 +109,9 @@ def receivables_summary(*, merchant: Merchant, today: dt.date) -> dict[str, Mone
     }
 
 
-def credit_memos(*, merchant: Merchant, customer_id: int | None = None, with_remaining: bool = False) -> QuerySet[CreditMemo]:
+def credit_memos(
+    *, merchant: Merchant, customer_id: int | None = None, with_remaining: bool = False
+) -> QuerySet[CreditMemo]:
     query = CreditMemo.objects.filter(merchant=merchant).select_related("customer")
     if customer_id is not None:
         query = query.filter(customer_id=customer_id)
@@ -115,14 +124,6 @@ def order_list(*, merchant: Merchant, with_invoice: bool = False, customer_id: i
     if customer_id is not None:
         query = query.filter(customer_id=customer_id)
     return query.filter(invoice__isnull=False) if with_invoice else query
-
-
-def oldest_due_date(*, merchant: Merchant, customer_id: int) -> dt.date | None:
-    return invoices_with_balance(merchant=merchant).filter(customer_id=customer_id).aggregate(d=Min("due_date"))["d"]
-
-
-def journal_for_customer(*, merchant: Merchant, customer_id: int) -> QuerySet[JournalEntry]:
-    return JournalEntry.objects.filter(merchant=merchant, customer_id=customer_id).prefetch_related("lines")
 
 
 def order_detail(*, merchant: Merchant, order_id: int) -> Order:

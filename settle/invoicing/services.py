@@ -76,7 +76,8 @@ INVOICE_TRANSITIONS: dict[str, set[str]] = {
 def _transition(invoice: Invoice, to: str) -> None:
     if to != invoice.status and to not in INVOICE_TRANSITIONS[invoice.status]:
         raise NotAllowed(
-            f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; it cannot become {InvoiceStatus(to).label.lower()}."
+            f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; "
+            f"it cannot become {InvoiceStatus(to).label.lower()}."
         )
     invoice.status = to
 
@@ -130,12 +131,11 @@ def _priced_lines(
         raise InvalidInput(f"The discount must be in {currency}.", field="discount")
     if not 0 <= discount_minor <= subtotal:
         raise InvalidInput("The discount must be between zero and the subtotal.", field="discount")
-    for line, share in zip(
-        built, allocate_proportionally(discount_minor, [line.amount_minor for line in built]), strict=True
-    ):
-        line.discount_minor = share
-        line.tax_minor = percent_of(line.amount_minor - share, line.tax_rate_bp)
-    total = subtotal - discount_minor + sum(line.tax_minor for line in built)
+    shares = allocate_proportionally(discount_minor, [priced.amount_minor for priced in built])
+    for priced, share in zip(built, shares, strict=True):
+        priced.discount_minor = share
+        priced.tax_minor = percent_of(priced.amount_minor - share, priced.tax_rate_bp)
+    total = subtotal - discount_minor + sum(priced.tax_minor for priced in built)
     if total > MAX_AMOUNT_MINOR:
         raise InvalidInput("That invoice total is too large.", field="lines")
     return built

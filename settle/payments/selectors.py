@@ -18,9 +18,13 @@ from .models import Application, Payment, Refund
 
 def payment_list(*, merchant: Merchant, customer_id: int | None = None) -> QuerySet[Payment]:
     """Transaction history, newest first, each with the invoices it paid (no N+1)."""
-    query = Payment.objects.filter(merchant=merchant).select_related("customer").prefetch_related(
-        Prefetch("applications", queryset=Application.objects.filter(amount_minor__gt=0).select_related("invoice")),
-        "refunds",
+    query = (
+        Payment.objects.filter(merchant=merchant)
+        .select_related("customer")
+        .prefetch_related(
+            Prefetch("applications", queryset=Application.objects.filter(amount_minor__gt=0).select_related("invoice")),
+            "refunds",
+        )
     )
     return query.filter(customer_id=customer_id) if customer_id is not None else query
 
@@ -39,7 +43,11 @@ def applications_for_invoice(*, merchant: Merchant, invoice_id: int) -> QuerySet
 
 
 def refunds_for_invoice(*, merchant: Merchant, invoice_id: int) -> QuerySet[Refund]:
-    return Refund.objects.filter(merchant=merchant, payment__applications__invoice_id=invoice_id).distinct().select_related("payment")
+    return (
+        Refund.objects.filter(merchant=merchant, payment__applications__invoice_id=invoice_id)
+        .distinct()
+        .select_related("payment")
+    )
 
 
 @dataclass(frozen=True)
@@ -59,23 +67,44 @@ class CreditRow:
 CreditFilter = Literal["all", "credit_memos", "unapplied"]
 
 
-def credits_list(*, merchant: Merchant, which: CreditFilter = "all", customer_id: int | None = None) -> tuple[list[CreditRow], Money, int]:
+def credits_list(
+    *, merchant: Merchant, which: CreditFilter = "all", customer_id: int | None = None
+) -> tuple[list[CreditRow], Money, int]:
     """Customer credits with something left, filtered All / Credit memos / Unapplied, with the
     total (in the merchant's currency) and the count."""
     rows: list[CreditRow] = []
     if which in ("all", "credit_memos"):
         memo: CreditMemo
         for memo in credit_memos(merchant=merchant, customer_id=customer_id, with_remaining=True):
-            rows.append(CreditRow("credit_memo", memo.pk, memo.number, memo.customer.display_name, memo.customer_id,
-                                  memo.remaining, memo.created_at, memo.reason))
+            rows.append(
+                CreditRow(
+                    "credit_memo",
+                    memo.pk,
+                    memo.number,
+                    memo.customer.display_name,
+                    memo.customer_id,
+                    memo.remaining,
+                    memo.created_at,
+                    memo.reason,
+                )
+            )
     if which in ("all", "unapplied"):
         payments = Payment.objects.filter(merchant=merchant, unapplied_minor__gt=0).select_related("customer")
         if customer_id is not None:
             payments = payments.filter(customer_id=customer_id)
         for payment in payments:
-            rows.append(CreditRow("unapplied_payment", payment.pk, payment.number, payment.customer.display_name,
-                                  payment.customer_id, payment.unapplied, payment.created_at,
-                                  f"{payment.get_method_display()} {payment.reference}".strip()))
+            rows.append(
+                CreditRow(
+                    "unapplied_payment",
+                    payment.pk,
+                    payment.number,
+                    payment.customer.display_name,
+                    payment.customer_id,
+                    payment.unapplied,
+                    payment.created_at,
+                    f"{payment.get_method_display()} {payment.reference}".strip(),
+                )
+            )
     rows.sort(key=lambda r: r.created, reverse=True)
     total = sum((r.remaining.minor for r in rows if r.remaining.currency == merchant.currency), 0)
     return rows, Money(total, merchant.currency), len(rows)

@@ -39,7 +39,7 @@ def _text(value: str, *, field: str, limit: int) -> str:
 
 
 def _allocate(
-    *, available: Money, invoices: Sequence[Invoice], amounts: Mapping[int, Money] | None
+    *, available: Money, invoices: Sequence[Invoice], amounts: Mapping[int, Money] | None, locale: str
 ) -> list[tuple[Invoice, int]]:
     """Decide how much of `available` goes to each invoice: the amounts asked for, or oldest
     due first. Refuses to pay an invoice that cannot be paid or to pay more than it owes."""
@@ -63,11 +63,12 @@ def _allocate(
             require_positive(amount)
             if amount.minor > invoice.balance_minor:
                 raise NotAllowed(
-                    f"Invoice {invoice.number} only owes {invoice.balance.format()}; you tried to apply {amount.format()}."
+                    f"Invoice {invoice.number} only owes {invoice.balance.format(locale)}; "
+                    f"you tried to apply {amount.format(locale)}."
                 )
             plan.append((invoice, amount.minor))
         if sum(minor for _, minor in plan) > available.minor:
-            raise NotAllowed(f"The amounts applied add up to more than the {available.format()} available.")
+            raise NotAllowed(f"The amounts applied add up to more than the {available.format(locale)} available.")
         return plan
     plan = []
     left = available.minor
@@ -254,13 +255,14 @@ def _payment_record(
     if amounts is not None:
         invoice_ids = list(dict.fromkeys([*invoice_ids, *amounts]))
     invoices = invoices_lock(merchant=merchant, invoice_ids=invoice_ids, customer_id=customer_id)
-    plan = _allocate(available=amount, invoices=invoices, amounts=amounts)
+    plan = _allocate(available=amount, invoices=invoices, amounts=amounts, locale=merchant.locale)
     excess = amount.minor - sum(minor for _, minor in plan)
     if excess and not keep_excess_as_credit:
         owed = Money(amount.minor - excess, amount.currency)
         raise NotAllowed(
             f"This payment is {Money(excess, amount.currency).format(merchant.locale)} more than the "
-            f"{owed.format(merchant.locale)} applied to invoices. Lower the amount, or keep the excess as customer credit."
+            f"{owed.format(merchant.locale)} applied to invoices. "
+            "Lower the amount, or keep the excess as customer credit."
         )
     payment = Payment.objects.create(
         merchant=merchant,
@@ -298,7 +300,9 @@ def _payment_record(
         merchant=merchant,
         customer_id=customer_id,
         verb="payment.recorded",
-        summary=f"Payment {payment.number} of {amount.format(merchant.locale)} by {payment.get_method_display()} → {paid}",
+        summary=(
+            f"Payment {payment.number} of {amount.format(merchant.locale)} by {payment.get_method_display()} → {paid}"
+        ),
         actor=actor,
         obj=payment,
         now=now,
@@ -330,7 +334,7 @@ def credit_apply(
         if payment_id is not None:
             payment = Payment.objects.select_for_update().get(merchant=merchant, customer_id=customer_id, pk=payment_id)
             available = payment.unapplied
-        else:
+        elif credit_memo_id is not None:
             memo = CreditMemo.objects.select_for_update().get(
                 merchant=merchant, customer_id=customer_id, pk=credit_memo_id
             )
@@ -342,7 +346,7 @@ def credit_apply(
     if amounts is not None:
         invoice_ids = list(dict.fromkeys([*invoice_ids, *amounts]))
     invoices = invoices_lock(merchant=merchant, invoice_ids=invoice_ids, customer_id=customer_id)
-    plan = _allocate(available=available, invoices=invoices, amounts=amounts)
+    plan = _allocate(available=available, invoices=invoices, amounts=amounts, locale=merchant.locale)
     if not plan:
         raise NotAllowed("Nothing to apply: choose at least one invoice with a balance.")
     totals = journal_post(
@@ -357,8 +361,7 @@ def credit_apply(
     if payment is not None:
         payments_totals_apply(payments=[payment], totals=totals)
         source = f"unapplied payment {payment.number}"
-    else:
-        assert memo is not None
+    elif memo is not None:
         credit_memos_totals_apply(credit_memos=[memo], totals=totals)
         source = f"credit memo {memo.number}"
     invoice_totals_apply(invoices=[invoice for invoice, _ in plan], totals=totals)
@@ -373,11 +376,8 @@ def credit_apply(
         obj=payment or memo,
         now=now,
     )
-    return list(
-        Application.objects.filter(
-            merchant=merchant, invoice__in=[i for i, _ in plan], payment_id=payment_id, credit_memo_id=credit_memo_id
-        )
-    )
+    by_source = {"payment_id": payment_id} if payment_id is not None else {"credit_memo_id": credit_memo_id}
+    return list(Application.objects.filter(merchant=merchant, invoice__in=[i for i, _ in plan], **by_source))
 
 
 @transaction.atomic
@@ -420,13 +420,11 @@ def application_move_to_credit(
         actor=actor,
         memo=f"Unapply from {invoice.number}",
     )
-    if application.payment_id:
-        payments_totals_apply(
-            payments=[Payment.objects.select_for_update().get(pk=application.payment_id)], totals=totals
-        )
-    else:
+    if (source_payment_id := application.payment_id) is not None:
+        payments_totals_apply(payments=[Payment.objects.select_for_update().get(pk=source_payment_id)], totals=totals)
+    elif (source_memo_id := application.credit_memo_id) is not None:
         credit_memos_totals_apply(
-            credit_memos=[CreditMemo.objects.select_for_update().get(pk=application.credit_memo_id)], totals=totals
+            credit_memos=[CreditMemo.objects.select_for_update().get(pk=source_memo_id)], totals=totals
         )
     invoice_totals_apply(invoices=[invoice], totals=totals)
     applications_totals_apply(merchant=merchant, totals=totals, now=now)
@@ -434,7 +432,9 @@ def application_move_to_credit(
         merchant=merchant,
         customer_id=customer_id,
         verb="credit.unapplied",
-        summary=f"{Money(minor, invoice.currency).format(merchant.locale)} moved from {invoice.number} to customer credit",
+        summary=(
+            f"{Money(minor, invoice.currency).format(merchant.locale)} moved from {invoice.number} to customer credit"
+        ),
         actor=actor,
         obj=invoice,
         now=now,

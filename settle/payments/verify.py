@@ -47,7 +47,7 @@ def ledger_verify(*, merchant_ids: Iterable[int] | None = None) -> VerifyReport:
         if merchant_ids is not None:
             ids = list(merchant_ids)
             lines, invoices, payments, memos, applications = (
-                q.filter(merchant_id__in=ids) for q in (lines, invoices, payments, memos, applications)  # type: ignore[attr-defined]
+                q.filter(merchant_id__in=ids) for q in (lines, invoices, payments, memos, applications)
             )
         unbalanced = lines.values("entry_id").annotate(total=Sum("amount_minor"), n=Count("id")).exclude(total=0)
         for row in unbalanced:
@@ -56,7 +56,9 @@ def ledger_verify(*, merchant_ids: Iterable[int] | None = None) -> VerifyReport:
         report.lines = lines.count()
         totals = totals_from_lines(journal_lines_as_legs(lines.values(*LINE_FIELDS).iterator(chunk_size=5000)))
 
-        for inv in invoices.values_list("pk", "number", "status", "balance_minor", "paid_minor", "refunded_minor", "total_minor").iterator():
+        for inv in invoices.values_list(
+            "pk", "number", "status", "balance_minor", "paid_minor", "refunded_minor", "total_minor"
+        ).iterator():
             pk, number, status, balance, paid, refunded, total = inv
             report.invoices += 1
             _compare(report, f"invoice {number} balance", balance, totals.invoice_balance.get(pk, 0))
@@ -70,7 +72,9 @@ def ledger_verify(*, merchant_ids: Iterable[int] | None = None) -> VerifyReport:
                 report.mismatches.append(f"invoice {number} has a negative balance")
 
         known_payments = set()
-        for pk, amount, unapplied, refunded in payments.values_list("pk", "amount_minor", "unapplied_minor", "refunded_minor").iterator():
+        for pk, amount, unapplied, refunded in payments.values_list(
+            "pk", "amount_minor", "unapplied_minor", "refunded_minor"
+        ).iterator():
             report.payments += 1
             known_payments.add(pk)
             _compare(report, f"payment {pk} amount", amount, totals.payment_amount.get(pk, 0))
@@ -83,8 +87,10 @@ def ledger_verify(*, merchant_ids: Iterable[int] | None = None) -> VerifyReport:
             report.credit_memos += 1
             _compare(report, f"credit memo {pk} remaining", remaining, totals.credit_remaining.get(pk, 0))
 
-        stored_applications = {}
-        for invoice_id, payment_id, memo_id, amount in applications.values_list("invoice_id", "payment_id", "credit_memo_id", "amount_minor").iterator():
+        stored_applications: dict[tuple[int, int | None, int | None], int] = {}
+        for invoice_id, payment_id, memo_id, amount in applications.values_list(
+            "invoice_id", "payment_id", "credit_memo_id", "amount_minor"
+        ).iterator():
             report.applications += 1
             stored_applications[(invoice_id, payment_id, memo_id)] = amount
         for key in set(stored_applications) | set(totals.applied):

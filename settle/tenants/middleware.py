@@ -17,14 +17,12 @@ class CurrentMerchantMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.membership = None  # type: ignore[attr-defined]
-        request.merchant = None  # type: ignore[attr-defined]
         memberships = list(memberships_for_user(request.user))
-        if memberships:
-            wanted = request.session.get(SESSION_KEY)
-            current = next((m for m in memberships if m.merchant_id == wanted), memberships[0])
-            request.membership = current  # type: ignore[attr-defined]
-            request.merchant = current.merchant  # type: ignore[attr-defined]
-            request.memberships = memberships  # type: ignore[attr-defined]
-        with scope(merchant=request.merchant):
+        wanted = request.session.get(SESSION_KEY)
+        current = next((m for m in memberships if m.merchant_id == wanted), memberships[0] if memberships else None)
+        merchant = current.merchant if current else None
+        request.membership = current  # type: ignore[attr-defined]
+        request.merchant = merchant  # type: ignore[attr-defined]
+        request.memberships = memberships  # type: ignore[attr-defined]
+        with scope(merchant=merchant):
             return self.get_response(request)

@@ -48,6 +48,9 @@ class Membership(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "merchant"], name="membership_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.merchant} ({self.role})"
+
     @property
     def can_change_money(self) -> bool:
         return self.role != Role.READ_ONLY
@@ -55,6 +58,3 @@ class Membership(models.Model):
     @property
     def can_manage_staff(self) -> bool:
         return self.role in (Role.OWNER, Role.ADMIN)
-
-    def __str__(self) -> str:
-        return f"{self.user} @ {self.merchant} ({self.role})"

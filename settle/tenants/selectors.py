@@ -9,7 +9,7 @@ from .models import Membership, Merchant
 def memberships_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Membership]:
     if not user.is_authenticated:
         return Membership.objects.none()
-    return Membership.objects.filter(user=user).select_related("merchant").order_by("merchant__name")
+    return Membership.objects.filter(user_id=user.pk).select_related("merchant").order_by("merchant__name")
 
 
 def merchant_members(*, merchant: Merchant) -> QuerySet[Membership]:

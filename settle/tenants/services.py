@@ -6,8 +6,7 @@ import zoneinfo
 
 import phonenumbers
 from babel import Locale, UnknownLocaleError
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.validators import validate_email
@@ -65,19 +64,18 @@ def merchant_create(
     return merchant
 
 
-def user_get_or_create(*, email: str, password: str | None = None) -> AbstractUser:
+def user_get_or_create(*, email: str, password: str | None = None) -> User:
     email = email.strip().lower()
     if "@" not in email:
         raise InvalidInput("Enter a valid e-mail address.", field="email")
-    user_model = get_user_model()
-    user, created = user_model.objects.get_or_create(username=email, defaults={"email": email})
+    user, created = User.objects.get_or_create(username=email, defaults={"email": email})
     if created:
         if password:
             user.set_password(password)
         else:
             user.set_unusable_password()
         user.save()
-    return user  # type: ignore[return-value]
+    return user
 
 
 @transaction.atomic

@@ -4,8 +4,8 @@ turning domain errors into form errors (never a 500)."""
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 from collections.abc import Callable
+from decimal import Decimal
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -48,7 +48,9 @@ def money_role_required(view: Callable[..., HttpResponse]) -> Callable[..., Http
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.membership.can_change_money:  # type: ignore[attr-defined]
-            return render(request, "backoffice/forbidden.html", {"reason": "Read-only staff cannot change money."}, status=403)
+            return render(
+                request, "backoffice/forbidden.html", {"reason": "Read-only staff cannot change money."}, status=403
+            )
         return view(request, *args, **kwargs)
 
     return wrapper

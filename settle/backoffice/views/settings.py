@@ -18,8 +18,8 @@ from settle.customers.models import ContactProfile
 from settle.customers.selectors import contact_profiles as contact_profiles_of
 from settle.customers.services import contact_profile_save
 from settle.tenants.models import Merchant
-from settle.tenants.services import membership_set, merchant_update
 from settle.tenants.selectors import merchant_members
+from settle.tenants.services import membership_set, merchant_update
 
 from ..forms_people import PROFILE_PERMISSION_LABELS, ContactProfileForm, MemberAddForm, MemberRoleForm, MerchantForm
 from .common import add_domain_error, current, get_scoped_or_404, merchant_required
