@@ -109,10 +109,12 @@ def test_demo_merchants_and_sign_ins(demo: str) -> None:
     assert f"{OWNER_EMAIL} / {DEMO_PASSWORD}" in demo
 
 
-def test_if_empty_does_nothing_once_loaded(demo: str) -> None:
+def test_if_empty_writes_nothing_once_loaded_and_repeats_the_sign_in(demo: str) -> None:
     before = written_rows()
-    assert load(if_empty=True) == ""
+    output = load(if_empty=True)
     assert written_rows() == before
+    assert "/accounts/login/" in output
+    assert f"{OWNER_EMAIL} / {DEMO_PASSWORD}" in output
 
 
 def test_refuses_to_load_into_a_database_with_merchants(demo: str) -> None:

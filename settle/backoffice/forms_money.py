@@ -150,7 +150,7 @@ class CheckoutForm(forms.Form):
     )
 
 
-class CreditMemoForm(MerchantForm):
+class CreditMemoForm(IdempotentForm, MerchantForm):
     customer = customer_field()
     amount = PositiveMoneyField()
     reason = forms.CharField(max_length=300)

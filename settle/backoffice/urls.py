@@ -7,4 +7,5 @@ app_name = "backoffice"
 urlpatterns = [
     path("", include("settle.backoffice.urls_people")),
     path("", include("settle.backoffice.urls_money")),
+    path("", include("settle.backoffice.urls_documents")),
 ]

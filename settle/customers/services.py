@@ -6,12 +6,10 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import phonenumbers
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import transaction
 
 from settle.core import clock
+from settle.core.contact_points import email_normalize, phone_normalize, region_of_locale
 from settle.core.errors import InvalidInput, NotFound
 from settle.tenants.models import Merchant
 
@@ -20,28 +18,6 @@ from .models import Activity, Channel, Contact, ContactProfile, Customer, Custom
 MAX_NAME = 200
 MAX_NOTES = 10_000
 MAX_TAG = 40
-
-
-def email_normalize(value: str, *, field: str = "email") -> str:
-    value = value.strip().lower()
-    if len(value) > 254:
-        raise InvalidInput("That e-mail address is too long.", field=field)
-    try:
-        validate_email(value)
-    except ValidationError:
-        raise InvalidInput(f"“{value}” is not a valid e-mail address.", field=field) from None
-    return value
-
-
-def phone_normalize(value: str, *, region: str = "US", field: str = "phone") -> str:
-    """Validate a phone number and return it as E.164 (+15145550123)."""
-    try:
-        number = phonenumbers.parse(value.strip(), region or "US")
-    except phonenumbers.NumberParseException:
-        raise InvalidInput(f"“{value}” is not a phone number.", field=field) from None
-    if not phonenumbers.is_valid_number(number):
-        raise InvalidInput(f"“{value}” is not a valid phone number.", field=field)
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _text(value: str, *, field: str, limit: int, required: bool = False) -> str:
@@ -86,7 +62,7 @@ def _customer_fields(
     notes: str,
     country: str,
 ) -> dict[str, Any]:
-    region = country or _merchant_region(merchant)
+    region = country or region_of_locale(merchant.locale)
     clean_tags = sorted({_text(t, field="tags", limit=MAX_TAG) for t in tags if t.strip()})
     return {
         "display_name": _text(display_name, field="display_name", limit=MAX_NAME, required=True),
@@ -95,11 +71,6 @@ def _customer_fields(
         "tags": clean_tags,
         "notes": _text(notes, field="notes", limit=MAX_NOTES),
     }
-
-
-def _merchant_region(merchant: Merchant) -> str:
-    parts = merchant.locale.replace("-", "_").split("_")
-    return parts[1] if len(parts) > 1 else "US"
 
 
 ADDRESS_FIELDS = ("address_line1", "address_line2", "city", "region", "postal_code", "country")
@@ -256,7 +227,7 @@ def _contact_fields(*, merchant: Merchant, name: str, email: str, phone: str, pr
     fields = {
         "name": _text(name, field="name", limit=MAX_NAME, required=True),
         "email": email_normalize(email) if email.strip() else "",
-        "phone": phone_normalize(phone, region=_merchant_region(merchant)) if phone.strip() else "",
+        "phone": phone_normalize(phone, region=region_of_locale(merchant.locale)) if phone.strip() else "",
         "preferred_channel": preferred_channel,
     }
     if not fields["email"] and not fields["phone"]:

@@ -153,10 +153,13 @@ class CreditMemo(TenantModel):
     reason = models.CharField(max_length=300)
     created_at = models.DateTimeField()
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # NULL, not "", when absent: the unique constraint must allow any number of keyless rows.
+    idempotency_key = models.CharField(max_length=80, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
+            models.UniqueConstraint(fields=["merchant", "idempotency_key"], name="credit_memo_idempotency_key_unique"),
             models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="credit_memo_amount_positive"),
             models.CheckConstraint(
                 condition=models.Q(remaining_minor__gte=0) & models.Q(remaining_minor__lte=models.F("amount_minor")),

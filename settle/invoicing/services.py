@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from settle.core import clock
 from settle.core.errors import InvalidInput, NotAllowed, NotFound
+from settle.core.idempotency import idempotent_replay
 from settle.core.money import (
     MAX_AMOUNT_MINOR,
     Money,
@@ -547,23 +548,59 @@ def order_checkout(
     )
 
 
-@transaction.atomic
 def credit_memo_create(
     *,
     merchant: Merchant,
     customer_id: int,
     amount: Money,
     reason: str,
+    idempotency_key: str | None = None,
     actor: Any = None,
     now: dt.datetime | None = None,
 ) -> CreditMemo:
-    """Grant a customer credit (a return, goodwill), to apply to invoices later."""
+    """Grant a customer credit (a return, goodwill), to apply to invoices later. A repeated
+    `idempotency_key` returns the first memo instead of granting the credit twice."""
+    expected = {"customer_id": customer_id, "amount_minor": amount.minor, "currency": amount.currency}
+    try:
+        with transaction.atomic():
+            return _credit_memo_create(
+                merchant=merchant,
+                customer_id=customer_id,
+                amount=amount,
+                reason=reason,
+                idempotency_key=idempotency_key,
+                expected=expected,
+                actor=actor,
+                now=now,
+            )
+    except IntegrityError:
+        # A concurrent request with the same key won the race; answer with its memo.
+        replay = idempotent_replay(CreditMemo, merchant=merchant, key=idempotency_key, **expected)
+        if replay is None:
+            raise
+        return replay
+
+
+def _credit_memo_create(
+    *,
+    merchant: Merchant,
+    customer_id: int,
+    amount: Money,
+    reason: str,
+    idempotency_key: str | None,
+    expected: dict[str, Any],
+    actor: Any,
+    now: dt.datetime | None,
+) -> CreditMemo:
     now = now or clock.now()
     require_positive(amount)
     reason = _short(reason, field="reason", limit=300)
     if not reason:
         raise InvalidInput("Give a reason for the credit.", field="reason")
     customer: Customer = customer_get_for_update(merchant=merchant, customer_id=customer_id)
+    replay = idempotent_replay(CreditMemo, merchant=merchant, key=idempotency_key, **expected)
+    if replay is not None:
+        return replay
     memo = CreditMemo.objects.create(
         merchant=merchant,
         customer=customer,
@@ -571,6 +608,7 @@ def credit_memo_create(
         amount_minor=amount.minor,
         remaining_minor=0,
         reason=reason,
+        idempotency_key=idempotency_key or None,
         created_at=now,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )

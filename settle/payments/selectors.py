@@ -9,7 +9,7 @@ from typing import Literal
 from django.db.models import Prefetch, QuerySet, Sum
 
 from settle.core.money import Money
-from settle.invoicing.models import CreditMemo
+from settle.invoicing.models import CreditMemo, Invoice
 from settle.invoicing.selectors import credit_memos
 from settle.tenants.models import Merchant
 
@@ -116,3 +116,12 @@ def collected_between(*, merchant: Merchant, start: dt.date, end: dt.date) -> Mo
         merchant=merchant, currency=merchant.currency, received_on__gte=start, received_on__lt=end
     ).aggregate(total=Sum("amount_minor"), refunded=Sum("refunded_minor"))
     return Money((received["total"] or 0) - (received["refunded"] or 0), merchant.currency)
+
+
+def money_history_exists(*, merchant: Merchant) -> bool:
+    """Whether anything has been invoiced, credited or received: the merchant's currency is then fixed."""
+    return (
+        Invoice.objects.filter(merchant=merchant).exists()
+        or Payment.objects.filter(merchant=merchant).exists()
+        or CreditMemo.objects.filter(merchant=merchant).exists()
+    )

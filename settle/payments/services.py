@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 
 from settle.core import clock
 from settle.core.errors import InvalidInput, NotAllowed, NotFound
+from settle.core.idempotency import idempotent_replay
 from settle.core.money import Money, currency_exponent, require_positive
 from settle.customers.services import activity_record, customer_lock
 from settle.invoicing.journal import LedgerTotals, Leg, journal_post
@@ -23,12 +24,6 @@ from settle.invoicing.services import credit_memos_totals_apply, invoice_totals_
 from settle.tenants.models import Merchant
 
 from .models import Application, Payment, PaymentMethod, Refund
-
-MAX_IDEMPOTENCY_KEY = 80
-
-
-class IdempotencyConflict(InvalidInput):
-    """The key was already used for a different request."""
 
 
 def _text(value: str, *, field: str, limit: int) -> str:
@@ -143,25 +138,6 @@ def payments_totals_apply(*, payments: Sequence[Payment], totals: LedgerTotals) 
             payment.save(update_fields=["unapplied_minor", "refunded_minor"])
 
 
-def _idempotent_replay(
-    model: type[Payment] | type[Refund], merchant: Merchant, key: str | None, **expected: Any
-) -> Any:
-    """Return the row already made with this key, or None. Same key with different terms → error."""
-    if not key:
-        return None
-    if len(key) > MAX_IDEMPOTENCY_KEY:
-        raise InvalidInput("Idempotency key too long.", field="idempotency_key")
-    found = model.objects.filter(merchant=merchant, idempotency_key=key).first()
-    if found is None:
-        return None
-    for name, value in expected.items():
-        if getattr(found, name) != value:
-            raise IdempotencyConflict(
-                "This request was already submitted with different details.", field="idempotency_key"
-            )
-    return found
-
-
 def payment_record(
     *,
     merchant: Merchant,
@@ -207,17 +183,17 @@ def payment_record(
             )
     except IntegrityError:
         # A concurrent request with the same key won the race; answer with its payment.
-        replay = _idempotent_replay(
+        replay = idempotent_replay(
             Payment,
-            merchant,
-            idempotency_key,
+            merchant=merchant,
+            key=idempotency_key,
             amount_minor=amount.minor,
             currency=amount.currency,
             customer_id=customer_id,
         )
         if replay is None:
             raise
-        return replay  # type: ignore[no-any-return]
+        return replay
 
 
 def _payment_record(
@@ -247,11 +223,16 @@ def _payment_record(
     if received_on > today + dt.timedelta(days=1):
         raise InvalidInput("The date received cannot be in the future.", field="received_on")
     customer_lock(merchant=merchant, customer_id=customer_id)
-    replay = _idempotent_replay(
-        Payment, merchant, idempotency_key, amount_minor=amount.minor, currency=amount.currency, customer_id=customer_id
+    replay = idempotent_replay(
+        Payment,
+        merchant=merchant,
+        key=idempotency_key,
+        amount_minor=amount.minor,
+        currency=amount.currency,
+        customer_id=customer_id,
     )
     if replay is not None:
-        return replay  # type: ignore[no-any-return]
+        return replay
     if amounts is not None:
         invoice_ids = list(dict.fromkeys([*invoice_ids, *amounts]))
     invoices = invoices_lock(merchant=merchant, invoice_ids=invoice_ids, customer_id=customer_id)
@@ -473,10 +454,12 @@ def refund_create(
                 now=now,
             )
     except IntegrityError:
-        replay = _idempotent_replay(Refund, merchant, idempotency_key, payment_id=payment_id, amount_minor=amount.minor)
+        replay = idempotent_replay(
+            Refund, merchant=merchant, key=idempotency_key, payment_id=payment_id, amount_minor=amount.minor
+        )
         if replay is None:
             raise
-        return replay  # type: ignore[no-any-return]
+        return replay
 
 
 def _refund_create(
@@ -497,9 +480,11 @@ def _refund_create(
     except (Payment.DoesNotExist, ValueError, TypeError):
         raise NotFound("No such payment.") from None
     customer_lock(merchant=merchant, customer_id=customer_id)
-    replay = _idempotent_replay(Refund, merchant, idempotency_key, payment_id=payment_id, amount_minor=amount.minor)
+    replay = idempotent_replay(
+        Refund, merchant=merchant, key=idempotency_key, payment_id=payment_id, amount_minor=amount.minor
+    )
     if replay is not None:
-        return replay  # type: ignore[no-any-return]
+        return replay
     payment = Payment.objects.select_for_update().get(pk=payment_id)
     if amount.currency != payment.currency:
         raise InvalidInput(f"Refunds of this payment are in {payment.currency}.", field="currency")

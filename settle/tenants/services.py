@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import zoneinfo
 
-import phonenumbers
 from babel import Locale, UnknownLocaleError
 from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError
 from django.core.files import File
-from django.core.validators import validate_email
 from django.db import transaction
 from PIL import Image
 
+from settle.core.contact_points import email_normalize, phone_normalize, region_of_locale
 from settle.core.errors import InvalidInput, PermissionDenied
 from settle.core.money import currency_exponent
 
@@ -126,20 +124,6 @@ def _logo_extension(logo: File) -> str:
     return LOGO_FORMATS[image_format]
 
 
-def _merchant_phone(phone: str, locale: str) -> str:
-    phone = phone.strip()
-    if not phone:
-        return ""
-    parts = locale.replace("-", "_").split("_")
-    try:
-        number = phonenumbers.parse(phone, parts[1] if len(parts) > 1 else "US")
-    except phonenumbers.NumberParseException:
-        raise InvalidInput(f"“{phone}” is not a phone number.", field="phone") from None
-    if not phonenumbers.is_valid_number(number):
-        raise InvalidInput(f"“{phone}” is not a valid phone number.", field="phone")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
 def _invoice_prefix(prefix: str) -> str:
     prefix = prefix.strip()
     if len(prefix) > 12 or any(ch.isspace() for ch in prefix):
@@ -163,12 +147,15 @@ def merchant_update(
     locale: str,
     time_zone: str,
     invoice_prefix: str,
+    currency_in_use: bool,
     logo: File | None = None,
     remove_logo: bool = False,
 ) -> Merchant:
     """Change a merchant's profile, checked like `merchant_create`; the phone is stored as E.164 and
     a logo must really be a PNG, JPEG, GIF or WebP image. Only the merchant's owners and admins may
-    (PermissionDenied); a bad field raises InvalidInput naming it. The invoice counter is untouched."""
+    (PermissionDenied); a bad field raises InvalidInput naming it, and so does a new currency when
+    `currency_in_use` (the caller knows whether invoices or payments exist). The invoice counter is
+    untouched."""
     if acting.merchant_id != merchant.pk or not acting.can_manage_staff:
         raise PermissionDenied("Only owners and admins change the merchant's settings.")
     name = name.strip()
@@ -177,20 +164,21 @@ def merchant_update(
     if len(name) > 200:
         raise InvalidInput("Keep the name under 200 characters.", field="name")
     currency = currency.strip().upper()
+    if currency != merchant.currency and currency_in_use:
+        # Balances and reports are kept in the merchant's currency; amounts already invoiced or
+        # received in the old one would silently drop out of them.
+        raise InvalidInput(
+            f"The currency stays {merchant.currency} once invoices or payments exist.", field="currency"
+        )
     locale = locale.strip()
     _validate_merchant_fields(currency=currency, locale=locale, time_zone=time_zone)
-    email = email.strip().lower()
-    if email:
-        try:
-            validate_email(email)
-        except ValidationError:
-            raise InvalidInput(f"“{email}” is not a valid e-mail address.", field="email") from None
+    email = email_normalize(email) if email.strip() else ""
     if len(address) > 1000:
         raise InvalidInput("Keep the address under 1000 characters.", field="address")
     fields = {
         "name": name,
         "email": email,
-        "phone": _merchant_phone(phone, locale),
+        "phone": phone_normalize(phone, region=region_of_locale(locale)) if phone.strip() else "",
         "address": address.strip(),
         "currency": currency,
         "locale": locale,

@@ -473,7 +473,8 @@ def test_refund_more_than_refundable_is_refused_inline(owner: Client, merchant: 
 def test_credit_memo_create_and_apply(owner: Client, merchant: Merchant, customer: Customer) -> None:
     invoice = make_invoice(merchant, customer, 10_000)
     response = owner.post(
-        url("credit_memo_new"), {"customer": customer.pk, "amount": "30.00", "reason": "Returned a part"}
+        url("credit_memo_new"),
+        {"customer": customer.pk, "amount": "30.00", "reason": "Returned a part", "idempotency_key": "cm-a"},
     )
 
     memo = CreditMemo.objects.get()
@@ -587,7 +588,12 @@ def test_bad_amounts_are_refused_inline_everywhere(
     posts = {
         url("payment_new", customer=customer.pk): payment_data(amount, **{f"pay_{invoice.pk}": "on"}),
         url("quick_request_new"): {"customer": customer.pk, "amount": amount, "reference": "R1"},
-        url("credit_memo_new"): {"customer": customer.pk, "amount": amount, "reason": "Goodwill"},
+        url("credit_memo_new"): {
+            "customer": customer.pk,
+            "amount": amount,
+            "reason": "Goodwill",
+            "idempotency_key": "cm-b",
+        },
         url("refund_new", payment.pk): {"amount": amount, "idempotency_key": "k"},
     }
     for target, data in posts.items():
@@ -701,7 +707,7 @@ def test_read_only_staff_see_pages_but_cannot_change_money(
         url("application_move_to_credit", application.pk): {},
         url("payment_new", customer=customer.pk): payment_data("10", **{f"pay_{invoice.pk}": "on"}),
         url("refund_new", payment.pk): {"amount": "1", "idempotency_key": "k"},
-        url("credit_memo_new"): {"customer": customer.pk, "amount": "1", "reason": "x"},
+        url("credit_memo_new"): {"customer": customer.pk, "amount": "1", "reason": "x", "idempotency_key": "cm-c"},
         url("credit_apply", payment=payment.pk): {f"pay_{invoice.pk}": "on"},
         url("order_new"): {"customer": customer.pk, **lines_data([("A", "1", "1", "")])},
         url("order_checkout", order.pk): {"terms": Terms.NET_15},
@@ -747,3 +753,11 @@ def test_list_pages_make_a_bounded_number_of_queries(
     ]:
         with django_assert_max_num_queries(8):
             assert owner.get(target).status_code == 200
+
+
+def test_double_submitted_credit_memo_issues_one(owner: Client, merchant: Merchant, customer: Customer) -> None:
+    form = {"customer": customer.pk, "amount": "30.00", "reason": "Returned a part", "idempotency_key": "cm-twice"}
+    first = owner.post(url("credit_memo_new"), form)
+    second = owner.post(url("credit_memo_new"), form)
+    assert first.status_code == second.status_code == 302
+    assert CreditMemo.objects.filter(merchant=merchant).count() == 1

@@ -749,3 +749,26 @@ def _png() -> SimpleUploadedFile:
     buffer = io.BytesIO()
     Image.new("RGB", (4, 4), "navy").save(buffer, format="PNG")
     return SimpleUploadedFile("logo.png", buffer.getvalue(), content_type="image/png")
+
+
+def test_the_currency_is_fixed_once_money_has_been_invoiced(
+    owner_client: Client, merchant: Merchant, customer: Customer
+) -> None:
+    data = {
+        "name": "Shop",
+        "currency": "EUR",
+        "locale": "en_US",
+        "time_zone": "America/New_York",
+        "invoice_prefix": "INV-",
+    }
+    assert owner_client.post(reverse("backoffice:settings"), data).status_code == 302
+    merchant.refresh_from_db()
+    assert merchant.currency == "EUR"
+
+    make_invoice(merchant, customer, 5000)
+    data["currency"] = "USD"
+    response = owner_client.post(reverse("backoffice:settings"), data)
+    assert response.status_code == 200
+    assert "The currency stays EUR once invoices or payments exist." in response.content.decode()
+    merchant.refresh_from_db()
+    assert merchant.currency == "EUR"

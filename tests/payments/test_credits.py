@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 
 from settle.core.errors import InvalidInput, NotAllowed, NotFound
+from settle.core.idempotency import IdempotencyConflict
 from settle.core.money import Money
 from settle.customers.models import Activity, Customer
 from settle.invoicing.models import Account, CreditMemo, EntryKind, Invoice, InvoiceStatus, JournalEntry
@@ -268,3 +269,32 @@ def test_credits_list_total_counts_only_the_merchants_currency(merchant: Merchan
     assert (total, count) == (usd(1000), 2)
     assert sorted(r.remaining.currency for r in rows) == ["EUR", "USD"]
     assert Payment.objects.count() == 0
+
+
+def test_a_repeated_credit_memo_request_grants_the_credit_once(merchant: Merchant, customer: Customer) -> None:
+    first = credit_memo_create(
+        merchant=merchant,
+        customer_id=customer.pk,
+        amount=Money(2500, "USD"),
+        reason="Loaner fee",
+        idempotency_key="cm-1",
+    )
+    with writes_nothing():
+        again = credit_memo_create(
+            merchant=merchant,
+            customer_id=customer.pk,
+            amount=Money(2500, "USD"),
+            reason="Loaner fee",
+            idempotency_key="cm-1",
+        )
+    assert again.pk == first.pk
+    assert CreditMemo.objects.filter(merchant=merchant).count() == 1
+    with writes_nothing(), pytest.raises(IdempotencyConflict):
+        credit_memo_create(
+            merchant=merchant,
+            customer_id=customer.pk,
+            amount=Money(9900, "USD"),
+            reason="Other",
+            idempotency_key="cm-1",
+        )
+    assert ledger_verify().ok

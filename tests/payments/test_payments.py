@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from settle.core.errors import InvalidInput, NotAllowed, NotFound
+from settle.core.idempotency import IdempotencyConflict
 from settle.core.money import MAX_AMOUNT_MINOR, Money
 from settle.core.tenancy import merchant_scope
 from settle.customers.models import Activity, Customer
 from settle.invoicing.models import Account, EntryKind, Invoice, InvoiceStatus, JournalEntry, Terms
 from settle.invoicing.services import LineInput, invoice_create, invoice_void
 from settle.payments.models import Application, Payment
-from settle.payments.services import IdempotencyConflict, payment_record
+from settle.payments.services import payment_record
 from settle.payments.verify import ledger_verify
 from settle.tenants.models import Merchant
 from tests.conftest import make_customer, make_invoice, make_payment, writes_nothing

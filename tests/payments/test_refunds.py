@@ -10,13 +10,14 @@ import pytest
 from django.db.models import Sum
 
 from settle.core.errors import InvalidInput, NotAllowed, NotFound
+from settle.core.idempotency import IdempotencyConflict
 from settle.core.money import Money
 from settle.core.tenancy import merchant_scope
 from settle.customers.models import Activity, Customer
 from settle.invoicing.models import Account, EntryKind, Invoice, InvoiceStatus, JournalEntry, JournalLine
 from settle.invoicing.services import invoice_mark_uncollectible
 from settle.payments.models import Application, Payment, Refund
-from settle.payments.services import IdempotencyConflict, credit_apply, refund_create
+from settle.payments.services import credit_apply, refund_create
 from settle.payments.verify import ledger_verify
 from settle.tenants.models import Merchant
 from tests.conftest import make_customer, make_invoice, make_payment, writes_nothing

@@ -52,6 +52,7 @@ def credit_memo_new(request: HttpRequest) -> HttpResponse:
                 customer_id=form.cleaned_data["customer"].pk,
                 amount=form.cleaned_data["amount"],
                 reason=form.cleaned_data["reason"],
+                idempotency_key=form.cleaned_data["idempotency_key"],
                 actor=request.user,
             )
         except SettleError as error:

@@ -17,6 +17,7 @@ from settle.core.errors import SettleError
 from settle.customers.models import ContactProfile
 from settle.customers.selectors import contact_profiles as contact_profiles_of
 from settle.customers.services import contact_profile_save
+from settle.payments.selectors import money_history_exists
 from settle.tenants.models import Merchant
 from settle.tenants.selectors import merchant_members
 from settle.tenants.services import membership_set, merchant_update
@@ -54,6 +55,7 @@ def merchant_settings(request: HttpRequest) -> HttpResponse:
             merchant_update(
                 merchant=merchant,
                 acting=membership,
+                currency_in_use=money_history_exists(merchant=merchant),
                 logo=data["logo"],
                 remove_logo=data["remove_logo"],
                 **{name: data[name] for name in MerchantForm.FIELDS},

@@ -7,9 +7,17 @@ from argparse import ArgumentParser
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 
-from settle.backoffice.demo_data import DemoFailed, DemoReport, MerchantReport, demo_load
+from settle.backoffice.demo_data import (
+    DEMO_PASSWORD,
+    OWNER_EMAIL,
+    DemoFailed,
+    DemoReport,
+    MerchantReport,
+    demo_load,
+)
 from settle.core.tenancy import all_merchants
 from settle.invoicing.models import InvoiceStatus
 from settle.payments.models import PaymentMethod
@@ -21,7 +29,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
-            "--if-empty", action="store_true", help="do nothing (quietly) if the database already has a merchant"
+            "--if-empty", action="store_true", help="only print the sign-in if the database already has a merchant"
         )
         parser.add_argument(
             "--scale",
@@ -35,6 +43,9 @@ class Command(BaseCommand):
             has_merchants = Merchant.objects.exists()
         if has_merchants:
             if if_empty:
+                if User.objects.filter(username=OWNER_EMAIL).exists():
+                    self.stdout.write(f"Demo data is loaded: sign in at {settings.SETTLE_BASE_URL}/accounts/login/")
+                    self.stdout.write(f"  {OWNER_EMAIL} / {DEMO_PASSWORD}")
                 return
             raise CommandError("This database already has merchants; demo data is only loaded into an empty one.")
         if not 0 < scale <= 20:

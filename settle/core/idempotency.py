@@ -1,0 +1,36 @@
+"""Idempotency keys: a retried or double-submitted request returns what the first one made.
+
+Same key and same request → the stored first result; same key, different request → a clear
+error; two at once → the unique constraint on (merchant, idempotency_key) lets one win and the
+caller replays it."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from django.db import models
+
+from .errors import InvalidInput
+
+MAX_IDEMPOTENCY_KEY = 80
+
+M = TypeVar("M", bound=models.Model)
+
+
+class IdempotencyConflict(InvalidInput):
+    """The key was already used for a different request."""
+
+
+def idempotent_replay(model: type[M], *, merchant: Any, key: str | None, **expected: Any) -> M | None:
+    """The row this merchant already made with `key`, or None when the key is new (or absent).
+    Raises IdempotencyConflict when that row differs from `expected`."""
+    if not key:
+        return None
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise InvalidInput("Idempotency key too long.", field="idempotency_key")
+    found = model._default_manager.filter(merchant=merchant, idempotency_key=key).first()
+    if found is None:
+        return None
+    if any(getattr(found, name) != value for name, value in expected.items()):
+        raise IdempotencyConflict("This request was already submitted with different details.", field="idempotency_key")
+    return found
