@@ -11,6 +11,7 @@ from django.db import transaction
 from settle.core import clock
 from settle.core.contact_points import email_normalize, phone_normalize, region_of_locale
 from settle.core.errors import InvalidInput, NotFound
+from settle.core.locking import lock_ids
 from settle.tenants.models import Merchant
 
 from .models import Activity, Channel, Contact, ContactProfile, Customer, CustomerKind, ExternalReference
@@ -165,10 +166,10 @@ def customer_lock(*, merchant: Merchant, customer_id: int) -> None:
     has paid takes this lock first, so concurrent changes for one customer queue in one order.
     Another merchant's customer is NotFound."""
     try:
-        locked = list(Customer.objects.select_for_update().filter(merchant=merchant, pk=customer_id).values_list("pk"))
+        wanted = [int(customer_id)]
     except (ValueError, TypeError):
-        locked = []
-    if not locked:
+        raise NotFound("No such customer.") from None
+    if not lock_ids(Customer, merchant_id=merchant.pk, ids=wanted):
         raise NotFound("No such customer.")
 
 

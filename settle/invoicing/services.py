@@ -14,6 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from settle.core import clock
 from settle.core.errors import InvalidInput, NotAllowed, NotFound
 from settle.core.idempotency import idempotent_replay
+from settle.core.locking import lock_rows
 from settle.core.money import (
     MAX_AMOUNT_MINOR,
     Money,
@@ -290,10 +291,16 @@ def invoice_issue(*, merchant: Merchant, invoice_id: int, actor: Any = None, now
 def invoices_lock(*, merchant: Merchant, invoice_ids: Iterable[int], customer_id: int | None = None) -> list[Invoice]:
     """Lock invoices (in id order, so two callers never deadlock) and return them in the order
     asked. A missing id, or one of another merchant or customer, is NotFound."""
-    wanted = list(dict.fromkeys(invoice_ids))
+    try:
+        wanted = list(dict.fromkeys(int(pk) for pk in invoice_ids))
+    except (ValueError, TypeError):
+        raise NotFound("No such invoice.") from None
+    if not wanted:
+        return []
     same_customer = {"customer_id": customer_id} if customer_id is not None else {}
-    query = Invoice.objects.select_for_update().filter(merchant=merchant, pk__in=wanted, **same_customer)
-    found = {invoice.pk: invoice for invoice in query.order_by("pk")}
+    found = {
+        invoice.pk: invoice for invoice in lock_rows(Invoice, merchant_id=merchant.pk, ids=wanted, **same_customer)
+    }
     if len(found) != len(wanted):
         raise NotFound("No such invoice.")
     return [found[pk] for pk in wanted]
