@@ -37,7 +37,8 @@ class Payment(TenantModel):
     received_on = models.DateField()
     created_at = models.DateTimeField()
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    idempotency_key = models.CharField(max_length=80, null=True, blank=True)
+    # NULL, not "", when absent: the unique constraint must allow any number of keyless rows.
+    idempotency_key = models.CharField(max_length=80, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         ordering = ["-received_on", "-id"]
@@ -99,7 +100,9 @@ class Application(TenantModel):
             ),
             models.CheckConstraint(condition=models.Q(amount_minor__gte=0), name="application_not_negative"),
             models.UniqueConstraint(
-                fields=["payment", "invoice"], condition=models.Q(payment__isnull=False), name="application_payment_unique"
+                fields=["payment", "invoice"],
+                condition=models.Q(payment__isnull=False),
+                name="application_payment_unique",
             ),
             models.UniqueConstraint(
                 fields=["credit_memo", "invoice"],
@@ -117,7 +120,8 @@ class Refund(TenantModel):
     reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField()
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    idempotency_key = models.CharField(max_length=80, null=True, blank=True)
+    # NULL, not "", when absent: the unique constraint must allow any number of keyless rows.
+    idempotency_key = models.CharField(max_length=80, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -125,3 +129,63 @@ class Refund(TenantModel):
             models.UniqueConstraint(fields=["merchant", "idempotency_key"], name="refund_idempotency_key_unique"),
             models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="refund_amount_positive"),
         ]
+
+
+class LinkPurpose(models.TextChoices):
+    PAY_INVOICE = "pay_invoice", "Pay an invoice"
+    PAY_STATEMENT = "pay_statement", "Pay several invoices"
+    ADD_PAYMENT_METHOD = "add_payment_method", "Add a payment method"
+    VIEW_RECEIPT = "view_receipt", "View a receipt"
+
+
+class SecureLink(TenantModel):
+    """A link that lets a customer act without signing in: pay invoices, add a payment method,
+    see a receipt. Only the SHA-256 of its token is stored; the token itself lives in the message
+    that carries it and nowhere else. Lifecycle and checks: `settle.payments.links`."""
+
+    purpose = models.CharField(max_length=20, choices=LinkPurpose.choices)
+    token_hash = models.CharField(max_length=64, unique=True, help_text="hex SHA-256 of the token")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="secure_links")
+    contact = models.ForeignKey(
+        "customers.Contact", null=True, blank=True, on_delete=models.CASCADE, related_name="secure_links"
+    )
+    invoices = models.ManyToManyField(Invoice, through="SecureLinkInvoice", related_name="secure_links")
+    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.CASCADE, related_name="secure_links")
+    single_use = models.BooleanField(default=False)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(purpose=LinkPurpose.VIEW_RECEIPT) & models.Q(payment__isnull=False))
+                | (~models.Q(purpose=LinkPurpose.VIEW_RECEIPT) & models.Q(payment__isnull=True)),
+                name="secure_link_payment_only_for_receipts",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(expires_at__gt=models.F("created_at")), name="secure_link_expires_after_creation"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(used_at__isnull=True) | models.Q(single_use=True), name="secure_link_used_once"
+            ),
+        ]
+        indexes = [models.Index(fields=["merchant", "customer", "-created_at"])]
+
+
+class SecureLinkInvoice(TenantModel):
+    """An invoice a payment link is for."""
+
+    link = models.ForeignKey(SecureLink, on_delete=models.CASCADE, related_name="+")
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["link", "invoice"], name="secure_link_invoice_unique")]
