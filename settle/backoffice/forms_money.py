@@ -5,7 +5,7 @@ what is allowed and their refusals are shown on the same form."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -167,6 +167,16 @@ class InvoiceAllocationForm(MerchantForm):
         for invoice in self.invoices:
             self.fields[f"pay_{invoice.pk}"] = forms.BooleanField(required=False, initial=invoice.pk in chosen)
             self.fields[f"amount_{invoice.pk}"] = PositiveMoneyField(currency=self.currency, required=False)
+
+    @staticmethod
+    def posted_invoice_ids(data: Mapping[str, Any]) -> set[int]:
+        """Invoices a submitted form named (its `pay_<id>` and `amount_<id>` rows)."""
+        ids = set()
+        for name in data:
+            prefix, _, pk = name.partition("_")
+            if prefix in ("pay", "amount") and pk.isdigit() and len(pk) < 19:
+                ids.add(int(pk))
+        return ids
 
     def rows(self) -> Iterator[tuple[Invoice, forms.BoundField, forms.BoundField]]:
         for invoice in self.invoices:

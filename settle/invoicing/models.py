@@ -155,6 +155,7 @@ class CreditMemo(TenantModel):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     # NULL, not "", when absent: the unique constraint must allow any number of keyless rows.
     idempotency_key = models.CharField(max_length=80, null=True, blank=True)  # noqa: DJ001
+    request_fingerprint = models.CharField(max_length=64, blank=True, help_text="what the keyed request asked for")
 
     class Meta:
         ordering = ["-created_at", "-id"]

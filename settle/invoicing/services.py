@@ -13,7 +13,7 @@ from django.db import IntegrityError, connection, transaction
 
 from settle.core import clock
 from settle.core.errors import InvalidInput, NotAllowed, NotFound
-from settle.core.idempotency import idempotent_replay
+from settle.core.idempotency import idempotent_replay, request_fingerprint
 from settle.core.locking import lock_rows
 from settle.core.money import (
     MAX_AMOUNT_MINOR,
@@ -567,7 +567,7 @@ def credit_memo_create(
 ) -> CreditMemo:
     """Grant a customer credit (a return, goodwill), to apply to invoices later. A repeated
     `idempotency_key` returns the first memo instead of granting the credit twice."""
-    expected = {"customer_id": customer_id, "amount_minor": amount.minor, "currency": amount.currency}
+    fingerprint = request_fingerprint(customer_id=customer_id, amount=[amount.minor, amount.currency], reason=reason)
     try:
         with transaction.atomic():
             return _credit_memo_create(
@@ -576,13 +576,13 @@ def credit_memo_create(
                 amount=amount,
                 reason=reason,
                 idempotency_key=idempotency_key,
-                expected=expected,
+                fingerprint=fingerprint,
                 actor=actor,
                 now=now,
             )
     except IntegrityError:
         # A concurrent request with the same key won the race; answer with its memo.
-        replay = idempotent_replay(CreditMemo, merchant=merchant, key=idempotency_key, **expected)
+        replay = idempotent_replay(CreditMemo, merchant=merchant, key=idempotency_key, fingerprint=fingerprint)
         if replay is None:
             raise
         return replay
@@ -595,7 +595,7 @@ def _credit_memo_create(
     amount: Money,
     reason: str,
     idempotency_key: str | None,
-    expected: dict[str, Any],
+    fingerprint: str,
     actor: Any,
     now: dt.datetime | None,
 ) -> CreditMemo:
@@ -605,7 +605,7 @@ def _credit_memo_create(
     if not reason:
         raise InvalidInput("Give a reason for the credit.", field="reason")
     customer: Customer = customer_get_for_update(merchant=merchant, customer_id=customer_id)
-    replay = idempotent_replay(CreditMemo, merchant=merchant, key=idempotency_key, **expected)
+    replay = idempotent_replay(CreditMemo, merchant=merchant, key=idempotency_key, fingerprint=fingerprint)
     if replay is not None:
         return replay
     memo = CreditMemo.objects.create(
@@ -616,6 +616,7 @@ def _credit_memo_create(
         remaining_minor=0,
         reason=reason,
         idempotency_key=idempotency_key or None,
+        request_fingerprint=fingerprint,
         created_at=now,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )

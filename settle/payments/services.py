@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 
 from settle.core import clock
 from settle.core.errors import InvalidInput, NotAllowed, NotFound
-from settle.core.idempotency import idempotent_replay
+from settle.core.idempotency import idempotent_replay, request_fingerprint
 from settle.core.money import Money, currency_exponent, require_positive
 from settle.customers.services import activity_record, customer_lock
 from settle.invoicing.journal import LedgerTotals, Leg, journal_post
@@ -163,6 +163,18 @@ def payment_record(
     `idempotency_key` returns the first payment instead of recording a second.
     Raises InvalidInput (amount, currency, method, date), NotFound (another merchant's or
     customer's invoice), NotAllowed (void/paid invoice, overpayment)."""
+    fingerprint = request_fingerprint(
+        customer_id=customer_id,
+        amount=[amount.minor, amount.currency],
+        method=method,
+        received_on=received_on,
+        invoice_ids=sorted(set(invoice_ids)),
+        amounts={str(pk): [m.minor, m.currency] for pk, m in amounts.items()} if amounts is not None else None,
+        keep_excess_as_credit=keep_excess_as_credit,
+        check_number=check_number,
+        reference=reference,
+        note=note,
+    )
     try:
         with transaction.atomic():
             return _payment_record(
@@ -178,19 +190,13 @@ def payment_record(
                 reference=reference,
                 note=note,
                 idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
                 actor=actor,
                 now=now,
             )
     except IntegrityError:
         # A concurrent request with the same key won the race; answer with its payment.
-        replay = idempotent_replay(
-            Payment,
-            merchant=merchant,
-            key=idempotency_key,
-            amount_minor=amount.minor,
-            currency=amount.currency,
-            customer_id=customer_id,
-        )
+        replay = idempotent_replay(Payment, merchant=merchant, key=idempotency_key, fingerprint=fingerprint)
         if replay is None:
             raise
         return replay
@@ -210,6 +216,7 @@ def _payment_record(
     reference: str,
     note: str,
     idempotency_key: str | None,
+    fingerprint: str,
     actor: Any,
     now: dt.datetime | None,
 ) -> Payment:
@@ -223,14 +230,7 @@ def _payment_record(
     if received_on > today + dt.timedelta(days=1):
         raise InvalidInput("The date received cannot be in the future.", field="received_on")
     customer_lock(merchant=merchant, customer_id=customer_id)
-    replay = idempotent_replay(
-        Payment,
-        merchant=merchant,
-        key=idempotency_key,
-        amount_minor=amount.minor,
-        currency=amount.currency,
-        customer_id=customer_id,
-    )
+    replay = idempotent_replay(Payment, merchant=merchant, key=idempotency_key, fingerprint=fingerprint)
     if replay is not None:
         return replay
     if amounts is not None:
@@ -258,6 +258,7 @@ def _payment_record(
         created_at=now,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         idempotency_key=idempotency_key or None,
+        request_fingerprint=fingerprint,
     )
     totals = journal_post(
         merchant=merchant,
@@ -441,6 +442,9 @@ def refund_create(
     newest first (or only off `invoice_id` when given); those invoices owe it again, except a
     written-off one, which cannot owe again: that part is written off too. Raises NotAllowed for
     more than is refundable."""
+    fingerprint = request_fingerprint(
+        payment_id=payment_id, amount=[amount.minor, amount.currency], invoice_id=invoice_id, reason=reason
+    )
     try:
         with transaction.atomic():
             return _refund_create(
@@ -450,13 +454,12 @@ def refund_create(
                 invoice_id=invoice_id,
                 reason=reason,
                 idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
                 actor=actor,
                 now=now,
             )
     except IntegrityError:
-        replay = idempotent_replay(
-            Refund, merchant=merchant, key=idempotency_key, payment_id=payment_id, amount_minor=amount.minor
-        )
+        replay = idempotent_replay(Refund, merchant=merchant, key=idempotency_key, fingerprint=fingerprint)
         if replay is None:
             raise
         return replay
@@ -470,6 +473,7 @@ def _refund_create(
     invoice_id: int | None,
     reason: str,
     idempotency_key: str | None,
+    fingerprint: str,
     actor: Any,
     now: dt.datetime | None,
 ) -> Refund:
@@ -480,9 +484,7 @@ def _refund_create(
     except (Payment.DoesNotExist, ValueError, TypeError):
         raise NotFound("No such payment.") from None
     customer_lock(merchant=merchant, customer_id=customer_id)
-    replay = idempotent_replay(
-        Refund, merchant=merchant, key=idempotency_key, payment_id=payment_id, amount_minor=amount.minor
-    )
+    replay = idempotent_replay(Refund, merchant=merchant, key=idempotency_key, fingerprint=fingerprint)
     if replay is not None:
         return replay
     payment = Payment.objects.select_for_update().get(pk=payment_id)
@@ -521,6 +523,7 @@ def _refund_create(
         created_at=now,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         idempotency_key=idempotency_key or None,
+        request_fingerprint=fingerprint,
     )
     legs = []
     for invoice_pk, minor in plan:

@@ -375,3 +375,12 @@ def test_bad_payment_input_is_refused_and_nothing_written(
             **arguments,
         )
     assert refused.value.field == field
+
+
+def test_same_idempotency_key_aimed_at_other_invoices_is_an_error(merchant: Merchant, customer: Customer) -> None:
+    first_invoice = make_invoice(merchant, customer, 10_000)
+    second_invoice = make_invoice(merchant, customer, 10_000)
+    pay(merchant, customer, 4000, [first_invoice], idempotency_key="form-9c1d")
+    with writes_nothing(), pytest.raises(IdempotencyConflict):
+        pay(merchant, customer, 4000, [second_invoice], idempotency_key="form-9c1d")
+    assert state(second_invoice) == (InvoiceStatus.OPEN, 10_000, 0)

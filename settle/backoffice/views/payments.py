@@ -14,7 +14,7 @@ from settle.core.errors import SettleError
 from settle.core.money import Money
 from settle.customers.models import Customer
 from settle.customers.selectors import customer_list
-from settle.invoicing.selectors import open_invoices
+from settle.invoicing.selectors import invoice_list, open_invoices
 from settle.payments import selectors as payment_selectors
 from settle.payments.services import payment_record, refund_create
 
@@ -41,6 +41,11 @@ def payment_new(request: HttpRequest) -> HttpResponse:
         return render(request, "backoffice/payment_customer.html", {"customers": customer_list(merchant=merchant)})
     customer = get_scoped_or_404(Customer, request, customer_id)
     invoices = list(open_invoices(merchant=merchant, customer_id=customer.pk))
+    if request.method == "POST":
+        # A resubmitted form names invoices the first submission may have paid since: keep them,
+        # so it is the same request and its idempotency key answers with the first payment.
+        paid_since = PaymentForm.posted_invoice_ids(request.POST) - {invoice.pk for invoice in invoices}
+        invoices += invoice_list(merchant=merchant, customer_id=customer.pk).filter(pk__in=paid_since)
     selected = set(query_ids(request, "invoice"))
     selected_balance = sum(i.balance_minor for i in invoices if i.pk in selected and i.currency == merchant.currency)
     initial: dict[str, Any] = {"received_on": merchant_today(merchant)}
