@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-from django.db import models
+from django.db import IntegrityError, models, transaction
 
 from .errors import InvalidInput
 
@@ -43,3 +44,18 @@ def idempotent_replay(model: type[M], *, merchant: Any, key: str | None, fingerp
     if getattr(found, "request_fingerprint") != fingerprint:  # noqa: B009 (M is any keyed model)
         raise IdempotencyConflict("This request was already submitted with different details.", field="idempotency_key")
     return found
+
+
+def idempotent_create(
+    model: type[M], *, merchant: Any, key: str | None, fingerprint: str, create: Callable[[], M]
+) -> M:
+    """Run `create` in its own transaction. When a concurrent request with the same key committed
+    first, the unique constraint refuses this one and the first request's row is the answer."""
+    try:
+        with transaction.atomic():
+            return create()
+    except IntegrityError:
+        replay = idempotent_replay(model, merchant=merchant, key=key, fingerprint=fingerprint)
+        if replay is None:
+            raise
+        return replay

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from babel.numbers import NumberFormatError, format_currency, get_group_symbol, parse_decimal
 
@@ -175,3 +176,14 @@ def allocate_proportionally(total_minor: int, weights: list[int]) -> list[int]:
     for i in remainders[: total_minor - sum(shares)]:
         shares[i] += 1
     return shares
+
+
+class MoneyAttribute:
+    """A model's `<name>_minor` column read with the row's `currency` as Money:
+    `total = MoneyAttribute("total_minor")`."""
+
+    def __init__(self, minor_field: str):
+        self.minor_field = minor_field
+
+    def __get__(self, row: Any, owner: type | None = None) -> Money:
+        return Money(getattr(row, self.minor_field), row.currency)

@@ -5,7 +5,7 @@ import datetime as dt
 from django.conf import settings
 from django.db import models
 
-from settle.core.money import Money
+from settle.core.money import MoneyAttribute
 from settle.core.tenancy import TenantModel
 from settle.customers.models import Customer
 
@@ -97,21 +97,13 @@ class Invoice(TenantModel):
     def __str__(self) -> str:
         return self.number
 
-    @property
-    def total(self) -> Money:
-        return Money(self.total_minor, self.currency)
+    total = MoneyAttribute("total_minor")
 
-    @property
-    def balance(self) -> Money:
-        return Money(self.balance_minor, self.currency)
+    balance = MoneyAttribute("balance_minor")
 
-    @property
-    def paid(self) -> Money:
-        return Money(self.paid_minor, self.currency)
+    paid = MoneyAttribute("paid_minor")
 
-    @property
-    def refunded(self) -> Money:
-        return Money(self.refunded_minor, self.currency)
+    refunded = MoneyAttribute("refunded_minor")
 
     @property
     def is_collectible(self) -> bool:
@@ -172,9 +164,7 @@ class CreditMemo(TenantModel):
     def number(self) -> str:
         return f"CM-{self.pk:05d}"
 
-    @property
-    def remaining(self) -> Money:
-        return Money(self.remaining_minor, self.currency)
+    remaining = MoneyAttribute("remaining_minor")
 
 
 class Account(models.TextChoices):

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 
 from settle.core import clock
 from settle.core.errors import InvalidInput, NotAllowed, NotFound
-from settle.core.idempotency import idempotent_replay, request_fingerprint
+from settle.core.idempotency import idempotent_create, idempotent_replay, request_fingerprint
 from settle.core.locking import lock_rows
 from settle.core.money import (
     MAX_AMOUNT_MINOR,
@@ -568,24 +568,22 @@ def credit_memo_create(
     """Grant a customer credit (a return, goodwill), to apply to invoices later. A repeated
     `idempotency_key` returns the first memo instead of granting the credit twice."""
     fingerprint = request_fingerprint(customer_id=customer_id, amount=[amount.minor, amount.currency], reason=reason)
-    try:
-        with transaction.atomic():
-            return _credit_memo_create(
-                merchant=merchant,
-                customer_id=customer_id,
-                amount=amount,
-                reason=reason,
-                idempotency_key=idempotency_key,
-                fingerprint=fingerprint,
-                actor=actor,
-                now=now,
-            )
-    except IntegrityError:
-        # A concurrent request with the same key won the race; answer with its memo.
-        replay = idempotent_replay(CreditMemo, merchant=merchant, key=idempotency_key, fingerprint=fingerprint)
-        if replay is None:
-            raise
-        return replay
+    return idempotent_create(
+        CreditMemo,
+        merchant=merchant,
+        key=idempotency_key,
+        fingerprint=fingerprint,
+        create=lambda: _credit_memo_create(
+            merchant=merchant,
+            customer_id=customer_id,
+            amount=amount,
+            reason=reason,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+            actor=actor,
+            now=now,
+        ),
+    )
 
 
 def _credit_memo_create(

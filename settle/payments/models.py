@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from settle.core.money import Money
+from settle.core.money import Money, MoneyAttribute
 from settle.core.tenancy import TenantModel
 from settle.customers.models import Customer
 from settle.invoicing.models import CreditMemo, Invoice
@@ -58,17 +58,11 @@ class Payment(TenantModel):
     def number(self) -> str:
         return f"PAY-{self.pk:05d}"
 
-    @property
-    def amount(self) -> Money:
-        return Money(self.amount_minor, self.currency)
+    amount = MoneyAttribute("amount_minor")
 
-    @property
-    def unapplied(self) -> Money:
-        return Money(self.unapplied_minor, self.currency)
+    unapplied = MoneyAttribute("unapplied_minor")
 
-    @property
-    def refunded(self) -> Money:
-        return Money(self.refunded_minor, self.currency)
+    refunded = MoneyAttribute("refunded_minor")
 
     @property
     def refundable(self) -> Money:
@@ -191,3 +185,41 @@ class SecureLinkInvoice(TenantModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["link", "invoice"], name="secure_link_invoice_unique")]
+
+
+class PaymentSettings(TenantModel):
+    """How a merchant takes payments online: the gateway, which payment types the pay page offers,
+    whether customers may pay part of an invoice, the automatic confirmation message, and the
+    social payment app handles (stored normalised, see `settle.payments.social`). One row per
+    merchant, created with defaults on first read (`settle.payments.payment_settings`)."""
+
+    gateway = models.CharField(max_length=40, help_text="a name from settings.SETTLE_GATEWAYS")
+    card_enabled = models.BooleanField(default=True)
+    ach_enabled = models.BooleanField(default=True)
+    wallets_enabled = models.BooleanField(default=True)
+    bnpl_enabled = models.BooleanField(default=False)
+    currency = models.CharField(max_length=3, help_text="the merchant's, which the BNPL minimum is in")
+    bnpl_minimum_minor = models.BigIntegerField()
+    partial_payments_allowed = models.BooleanField(default=False)
+    confirmation_message_enabled = models.BooleanField(default=False)
+    venmo_username = models.CharField(max_length=30, blank=True)
+    paypal_handle = models.CharField(max_length=20, blank=True)
+    cashapp_cashtag = models.CharField(max_length=21, blank=True)
+    zelle_recipient = models.CharField(max_length=254, blank=True, help_text="e-mail, or phone in E.164")
+    updated_at = models.DateTimeField(null=True, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name_plural = "payment settings"
+        constraints = [
+            models.UniqueConstraint(fields=["merchant"], name="payment_settings_one_per_merchant"),
+            models.CheckConstraint(
+                condition=models.Q(bnpl_minimum_minor__gte=0), name="payment_settings_bnpl_minimum_not_negative"
+            ),
+        ]
+
+    @property
+    def bnpl_minimum(self) -> Money:
+        return Money(self.bnpl_minimum_minor, self.currency)

@@ -11,11 +11,11 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from settle.core import clock
 from settle.core.errors import InvalidInput, NotAllowed, NotFound
-from settle.core.idempotency import idempotent_replay, request_fingerprint
+from settle.core.idempotency import idempotent_create, idempotent_replay, request_fingerprint
 from settle.core.money import Money, currency_exponent, require_positive
 from settle.customers.services import activity_record, customer_lock
 from settle.invoicing.journal import LedgerTotals, Leg, journal_post
@@ -175,31 +175,29 @@ def payment_record(
         reference=reference,
         note=note,
     )
-    try:
-        with transaction.atomic():
-            return _payment_record(
-                merchant=merchant,
-                customer_id=customer_id,
-                amount=amount,
-                method=method,
-                received_on=received_on,
-                invoice_ids=invoice_ids,
-                amounts=amounts,
-                keep_excess_as_credit=keep_excess_as_credit,
-                check_number=check_number,
-                reference=reference,
-                note=note,
-                idempotency_key=idempotency_key,
-                fingerprint=fingerprint,
-                actor=actor,
-                now=now,
-            )
-    except IntegrityError:
-        # A concurrent request with the same key won the race; answer with its payment.
-        replay = idempotent_replay(Payment, merchant=merchant, key=idempotency_key, fingerprint=fingerprint)
-        if replay is None:
-            raise
-        return replay
+    return idempotent_create(
+        Payment,
+        merchant=merchant,
+        key=idempotency_key,
+        fingerprint=fingerprint,
+        create=lambda: _payment_record(
+            merchant=merchant,
+            customer_id=customer_id,
+            amount=amount,
+            method=method,
+            received_on=received_on,
+            invoice_ids=invoice_ids,
+            amounts=amounts,
+            keep_excess_as_credit=keep_excess_as_credit,
+            check_number=check_number,
+            reference=reference,
+            note=note,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+            actor=actor,
+            now=now,
+        ),
+    )
 
 
 def _payment_record(
@@ -445,24 +443,23 @@ def refund_create(
     fingerprint = request_fingerprint(
         payment_id=payment_id, amount=[amount.minor, amount.currency], invoice_id=invoice_id, reason=reason
     )
-    try:
-        with transaction.atomic():
-            return _refund_create(
-                merchant=merchant,
-                payment_id=payment_id,
-                amount=amount,
-                invoice_id=invoice_id,
-                reason=reason,
-                idempotency_key=idempotency_key,
-                fingerprint=fingerprint,
-                actor=actor,
-                now=now,
-            )
-    except IntegrityError:
-        replay = idempotent_replay(Refund, merchant=merchant, key=idempotency_key, fingerprint=fingerprint)
-        if replay is None:
-            raise
-        return replay
+    return idempotent_create(
+        Refund,
+        merchant=merchant,
+        key=idempotency_key,
+        fingerprint=fingerprint,
+        create=lambda: _refund_create(
+            merchant=merchant,
+            payment_id=payment_id,
+            amount=amount,
+            invoice_id=invoice_id,
+            reason=reason,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+            actor=actor,
+            now=now,
+        ),
+    )
 
 
 def _refund_create(
