@@ -7,5 +7,7 @@ app_name = "backoffice"
 urlpatterns = [
     path("", include("settle.backoffice.urls_people")),
     path("", include("settle.backoffice.urls_money")),
+    path("", include("settle.backoffice.urls_messaging")),
     path("", include("settle.backoffice.urls_documents")),
+    path("", include("settle.backoffice.urls_payment_settings")),
 ]
