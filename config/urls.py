@@ -7,6 +7,7 @@ from settle.backoffice.views.auth import password_reset
 urlpatterns = [
     path("", include("settle.backoffice.urls")),
     path("join/", include("settle.portal.urls")),
+    path("sandbox/", include("settle.sandbox.urls")),
     # Before Django's auth URLs: the reset e-mail is queued, with links built from SETTLE_BASE_URL.
     path("accounts/password_reset/", password_reset, name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),

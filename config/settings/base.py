@@ -45,10 +45,12 @@ INSTALLED_APPS = [
     "settle.core",
     "settle.tenants",
     "settle.customers",
+    "settle.messaging",
     "settle.invoicing",
     "settle.payments",
     "settle.backoffice",
     "settle.portal",
+    "settle.sandbox",
 ]
 
 MIDDLEWARE = [
@@ -149,6 +151,32 @@ globals().update(email_from_url(os.environ.get("EMAIL_URL", "console://")))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Settle <no-reply@settle.local>")
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Sweeps `settle worker` enqueues on a timer (dotted path → seconds between runs).
+SETTLE_PERIODIC_TASKS = {
+    "settle.messaging.tasks.messages_sweep": 60,
+    # The sandbox processor's heartbeat: settles and returns bank debits, re-sends due webhooks.
+    "settle.sandbox.tasks.sandbox_advance_task": 60,
+}
+
+# Payment gateways a merchant can choose (name → dotted path of a settle.gateways.base.Gateway).
+SETTLE_GATEWAYS = {"sandbox": "settle.gateways.sandbox.SandboxGateway"}
+
+# Message channels by dotted path, like e-mail backends. Texts stay in a local outbox the merchant
+# reads in the back office until SMS_BACKEND=twilio (with the TWILIO_* settings and SMS_FROM).
+SETTLE_MESSAGE_CHANNELS = {
+    "email": "settle.messaging.channels.email.EmailChannel",
+    "sms": {
+        "local": "settle.messaging.channels.sms.LocalSmsChannel",
+        "twilio": "settle.messaging.channels.sms.TwilioSmsChannel",
+    }[os.environ.get("SMS_BACKEND", "local")],
+    "messenger": "settle.messaging.channels.share.MessengerChannel",
+    "link": "settle.messaging.channels.share.CopyLinkChannel",
+}
+SMS_FROM = os.environ.get("SMS_FROM", "")  # a phone number in E.164, or a Twilio Messaging Service SID (MG…)
+TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
+TWILIO_BASE_URL = os.environ.get("TWILIO_BASE_URL", "https://api.twilio.com")
+FACEBOOK_APP_ID = os.environ.get("FACEBOOK_APP_ID", "")  # Messenger's send dialog; without it, fb-messenger:// links
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 if redis_url := os.environ.get("REDIS_URL"):

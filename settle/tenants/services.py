@@ -167,9 +167,7 @@ def merchant_update(
     if currency != merchant.currency and currency_in_use:
         # Balances and reports are kept in the merchant's currency; amounts already invoiced or
         # received in the old one would silently drop out of them.
-        raise InvalidInput(
-            f"The currency stays {merchant.currency} once invoices or payments exist.", field="currency"
-        )
+        raise InvalidInput(f"The currency stays {merchant.currency} once invoices or payments exist.", field="currency")
     locale = locale.strip()
     _validate_merchant_fields(currency=currency, locale=locale, time_zone=time_zone)
     email = email_normalize(email) if email.strip() else ""

@@ -4,8 +4,12 @@ the database."""
 from __future__ import annotations
 
 from argparse import ArgumentParser
+from typing import Any
 
+from django.conf import settings
 from django_tasks_db.management.commands.db_worker import Command as DatabaseWorkerCommand
+
+from settle.core.periodic import PeriodicEnqueuer
 
 
 class Command(DatabaseWorkerCommand):
@@ -17,3 +21,12 @@ class Command(DatabaseWorkerCommand):
         # restarted on deploy rather than on each file change (the reloader would also leave an
         # orphan behind when `serve` stops it).
         parser.set_defaults(queue_name="*", reload=False)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        """Run the queue, and beside it enqueue the periodic sweeps (`SETTLE_PERIODIC_TASKS`)."""
+        periodic = PeriodicEnqueuer(settings.SETTLE_PERIODIC_TASKS)
+        periodic.start()
+        try:
+            super().handle(*args, **options)
+        finally:
+            periodic.stop()
