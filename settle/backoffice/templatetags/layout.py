@@ -16,6 +16,7 @@ NAV_SECTIONS = {
     "orders": ("order_",),
     "payments": ("payment_", "refund_"),
     "credits": ("credit_", "application_"),
+    "messages": ("message_",),
     "settings": ("settings", "contact_profile", "staff"),
 }
 
