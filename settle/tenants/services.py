@@ -96,12 +96,6 @@ def membership_set(*, merchant: Merchant, acting: Membership, email: str, role: 
     return membership
 
 
-def require_money_role(membership: Membership) -> None:
-    """Raise unless this staff member may change what is owed or paid."""
-    if not membership.can_change_money:
-        raise PermissionDenied("Read-only staff cannot change money.")
-
-
 LOGO_MAX_BYTES = 2 * 1024 * 1024
 LOGO_FORMATS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp"}
 
