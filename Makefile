@@ -13,7 +13,7 @@ CHECKS := lint format-check typecheck import-check migrations-check pytest
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-postgres $(CHECKS) format clean
+.PHONY: help run test test-postgres browser $(CHECKS) format clean
 
 help:
 	@echo "make run            serve Settle at http://$(BIND) with the task worker and demo data (Ctrl-C stops)"
@@ -48,10 +48,16 @@ run: $(VENV)/.installed
 	exec $(BIN)/settle serve --with-worker --bind $(BIND)
 
 # Every check runs even after one fails, so a single run reports all of them.
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test browser
 	@$(MAKE) --no-print-directory --keep-going $(CHECKS)
 
-test-postgres: $(VENV)/.installed-test
+# Browser tests drive Debian's chromium through Playwright (never a browser Playwright downloads).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+		else echo "chromium is not installed: browser tests will be skipped (sudo apt-get install chromium)"; fi; }
+
+test-postgres: $(VENV)/.installed-test browser
 	SETTLE_TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
