@@ -69,7 +69,8 @@ INVOICE_TRANSITIONS: dict[str, set[str]] = {
         InvoiceStatus.UNCOLLECTIBLE,
     },
     InvoiceStatus.PARTIALLY_PAID: {InvoiceStatus.OPEN, InvoiceStatus.PAID, InvoiceStatus.UNCOLLECTIBLE},
-    InvoiceStatus.PAID: {InvoiceStatus.OPEN, InvoiceStatus.PARTIALLY_PAID},
+    # Paid → void only for a zero-total invoice: `invoice_void` refuses anything with money applied.
+    InvoiceStatus.PAID: {InvoiceStatus.OPEN, InvoiceStatus.PARTIALLY_PAID, InvoiceStatus.VOID},
     InvoiceStatus.VOID: set(),
     InvoiceStatus.UNCOLLECTIBLE: set(),
 }

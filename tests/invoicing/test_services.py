@@ -544,3 +544,15 @@ def test_paid_or_void_invoice_is_never_past_due(merchant: Merchant, customer: Cu
     for invoice in (paid, void):
         invoice.refresh_from_db()
         assert not invoice.is_past_due(dt.date(2024, 6, 1))
+
+
+def test_a_zero_total_invoice_is_paid_at_once_and_can_still_be_voided(merchant: Merchant, customer: Customer) -> None:
+    invoice = invoice_create(
+        merchant=merchant,
+        customer_id=customer.pk,
+        lines=[LineInput("Warranty repair", 1, Money(0, "USD"))],
+    )
+    assert invoice.status == InvoiceStatus.PAID
+    voided = invoice_void(merchant=merchant, invoice_id=invoice.pk)
+    assert voided.status == InvoiceStatus.VOID
+    assert ledger_verify().ok
