@@ -8,7 +8,7 @@ from django.middleware.locale import LocaleMiddleware
 from django.utils import translation
 
 # Pages a merchant's customers open; they speak the browser's language (Accept-Language).
-CUSTOMER_PATH_PREFIXES = ("/join/",)
+CUSTOMER_PATH_PREFIXES = ("/join/", "/l/")
 
 
 class CustomerLanguageMiddleware(LocaleMiddleware):
