@@ -38,4 +38,9 @@ def test_a_failing_enqueue_is_logged_and_tried_again_next_interval() -> None:
 
 def test_the_sweepers_are_scheduled(settings: object) -> None:
     periodic = PeriodicEnqueuer(settings.SETTLE_PERIODIC_TASKS)  # type: ignore[attr-defined]
-    assert sorted(task.name for task in periodic.schedule) == ["messages_sweep", "sandbox_advance_task"]
+    assert sorted(task.name for task in periodic.schedule) == [
+        "charge_attempts_reconcile_due",
+        "inbound_events_process_due",
+        "messages_sweep",
+        "sandbox_advance_task",
+    ]

@@ -156,6 +156,8 @@ SETTLE_PERIODIC_TASKS = {
     "settle.messaging.tasks.messages_sweep": 60,
     # The sandbox processor's heartbeat: settles and returns bank debits, re-sends due webhooks.
     "settle.sandbox.tasks.sandbox_advance_task": 60,
+    "settle.payments.tasks.charge_attempts_reconcile_due": 60,
+    "settle.payments.tasks.inbound_events_process_due": 60,
 }
 
 # Payment gateways a merchant can choose (name → dotted path of a settle.gateways.base.Gateway).

@@ -19,6 +19,23 @@ class PaymentMethod(models.TextChoices):
     ZELLE = "zelle", "Zelle"
     CARD_TERMINAL = "card_terminal", "Card terminal"
     OTHER = "other", "Other"
+    CARD = "card", "Card"
+    BANK_ACCOUNT = "bank_account", "Bank account (ACH)"
+    WALLET = "wallet", "Wallet"
+    BNPL = "bnpl", "Buy now, pay later"
+
+
+# The methods only a gateway takes: such a payment names its gateway and charge.
+GATEWAY_METHODS = frozenset({PaymentMethod.CARD, PaymentMethod.BANK_ACCOUNT, PaymentMethod.WALLET, PaymentMethod.BNPL})
+
+
+class PaymentStatus(models.TextChoices):
+    """A manual payment is succeeded from the start. A bank debit is pending until it settles (the
+    invoice already shows paid) and returned when the bank sends it back (the invoice owes again)."""
+
+    SUCCEEDED = "succeeded", "Succeeded"
+    PENDING = "pending", "Pending"
+    RETURNED = "returned", "Returned"
 
 
 class Payment(TenantModel):
@@ -40,6 +57,11 @@ class Payment(TenantModel):
     # NULL, not "", when absent: the unique constraint must allow any number of keyless rows.
     idempotency_key = models.CharField(max_length=80, null=True, blank=True)  # noqa: DJ001
     request_fingerprint = models.CharField(max_length=64, blank=True, help_text="what the keyed request asked for")
+    status = models.CharField(max_length=10, choices=PaymentStatus.choices, default=PaymentStatus.SUCCEEDED)
+    gateway = models.CharField(max_length=40, blank=True, help_text="the gateway that took it, if any")
+    gateway_reference = models.CharField(max_length=100, blank=True, help_text="the gateway's id for the charge")
+    card_brand = models.CharField(max_length=40, blank=True)
+    last4 = models.CharField(max_length=4, blank=True)
 
     class Meta:
         ordering = ["-received_on", "-id"]
@@ -50,6 +72,9 @@ class Payment(TenantModel):
             models.CheckConstraint(
                 condition=models.Q(refunded_minor__gte=0) & models.Q(refunded_minor__lte=models.F("amount_minor")),
                 name="payment_refunded_in_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(last4="") | models.Q(last4__regex=r"^[0-9]{4}$"), name="payment_last4_digits"
             ),
         ]
         indexes = [models.Index(fields=["merchant", "customer", "-received_on"])]
@@ -223,3 +248,119 @@ class PaymentSettings(TenantModel):
     @property
     def bnpl_minimum(self) -> Money:
         return Money(self.bnpl_minimum_minor, self.currency)
+
+
+class ChargeState(models.TextChoices):
+    CREATED = "created", "Created"
+    REQUIRES_ACTION = "requires_action", "Waiting for the customer's confirmation"
+    PENDING = "pending", "Pending"
+    UNKNOWN = "unknown", "Unknown: being checked with the gateway"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    RETURNED = "returned", "Returned by the bank"
+
+
+class ChargeAttempt(TenantModel):
+    """One attempt to charge a customer through a gateway, written and committed before the gateway
+    is called, so a crash or a lost reply leaves a row to reconcile. Its idempotency key is the
+    caller's (unique per merchant); the gateway receives `gateway_key`, unique across merchants.
+    The payment it produced is linked once (unique). Lifecycle: `settle.payments.charges`."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="charge_attempts")
+    invoice_ids = models.JSONField(default=list, blank=True, help_text="the invoices it pays, oldest due first")
+    allow_partial = models.BooleanField(default=False)
+    currency = models.CharField(max_length=3)
+    amount_minor = models.BigIntegerField()
+    kind = models.CharField(max_length=10, help_text="a gateway MethodKind: card, ach, wallet, bnpl")
+    gateway = models.CharField(max_length=40)
+    token = models.CharField(max_length=100, help_text="the gateway's token for the method, never a card number")
+    card_brand = models.CharField(max_length=40, blank=True)
+    last4 = models.CharField(max_length=4, blank=True)
+    idempotency_key = models.CharField(max_length=80)
+    gateway_key = models.CharField(max_length=120, unique=True, help_text="the idempotency key the gateway gets")
+    request_fingerprint = models.CharField(max_length=64)
+    return_url = models.CharField(max_length=500, blank=True)
+    state = models.CharField(max_length=16, choices=ChargeState.choices, default=ChargeState.CREATED)
+    gateway_reference = models.CharField(max_length=100, blank=True)
+    decline_code = models.CharField(max_length=60, blank=True)
+    message = models.CharField(max_length=300, blank=True)
+    action_url = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="reconciliation checks made")
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    payment = models.OneToOneField(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="charge_attempt"
+    )
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "idempotency_key"], name="charge_attempt_key_unique"),
+            models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="charge_attempt_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["state", "next_check_at"])]
+
+    amount = MoneyAttribute("amount_minor")
+
+
+class InboundEvent(TenantModel):
+    """A webhook event as the gateway sent it, stored once per (gateway, event id) before it is
+    processed. Its merchant is known only once processing finds the charge it is about, so the
+    inbox is read across merchants (`all_merchants`)."""
+
+    # Nullable here only: an event is stored before anyone knows whose it is.
+    merchant = models.ForeignKey(  # type: ignore[assignment]
+        "tenants.Merchant", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    gateway = models.CharField(max_length=40)
+    event_id = models.CharField(max_length=100)
+    type = models.CharField(max_length=60)
+    body = models.TextField(help_text="the raw JSON body, as signed")
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["received_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["gateway", "event_id"], name="inbound_event_once")]
+        indexes = [models.Index(fields=["processed_at", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.gateway} {self.event_id} {self.type}"
+
+
+class SavedMethod(TenantModel):
+    """A customer's card or bank account kept at the gateway as a token, with what a person needs to
+    recognise it and the consent they gave. Never a card or account number. Lifecycle:
+    `settle.payments.vault`."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="saved_methods")
+    gateway = models.CharField(max_length=40)
+    token = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, help_text="card or ach")
+    brand = models.CharField(max_length=40)
+    last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    friendly_name = models.CharField(max_length=80, blank=True)
+    billing_address = models.TextField(blank=True)
+    consent_text = models.TextField(help_text="the exact authorization the customer agreed to")
+    consent_at = models.DateTimeField()
+    consent_ip = models.GenericIPAddressField(null=True, blank=True)
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-is_default", "-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer"],
+                condition=models.Q(is_default=True, removed_at__isnull=True),
+                name="saved_method_one_default",
+            ),
+            models.CheckConstraint(condition=models.Q(last4__regex=r"^[0-9]{4}$"), name="saved_method_last4_digits"),
+        ]

@@ -76,7 +76,10 @@ class _Writer:
         return label(self.language, key)
 
     def method(self, payment: Payment) -> MethodShown:
-        """Manual methods by name in the reader's language; brands (Venmo, Zelle…) as they are."""
+        """Manual methods by name in the reader's language; brands (Venmo, Zelle…) as they are; a
+        gateway payment by its brand and last four digits ("Visa", "4242")."""
+        if payment.card_brand:
+            return MethodShown(payment.card_brand, payment.last4)
         key = f"method.{payment.method}"
         return MethodShown(self.label(key) if has_label(key) else payment.get_method_display())
 

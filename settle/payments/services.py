@@ -8,22 +8,51 @@ cached balances only through the `*_totals_apply` functions."""
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
 
 from settle.core import clock
-from settle.core.errors import InvalidInput, NotAllowed, NotFound
+from settle.core.errors import InvalidInput, NotAllowed, NotFound, SettleError
 from settle.core.idempotency import idempotent_create, idempotent_replay, request_fingerprint
 from settle.core.money import Money, currency_exponent, require_positive
 from settle.customers.services import activity_record, customer_lock
+from settle.gateways.base import Outcome, RefundRequest, RefundResult
+from settle.gateways.registry import gateway_get
 from settle.invoicing.journal import LedgerTotals, Leg, journal_post
 from settle.invoicing.models import COLLECTIBLE_STATUSES, Account, CreditMemo, EntryKind, Invoice, InvoiceStatus
 from settle.invoicing.services import credit_memos_totals_apply, invoice_totals_apply, invoices_lock
 from settle.tenants.models import Merchant
 
-from .models import Application, Payment, PaymentMethod, Refund
+from .models import GATEWAY_METHODS, Application, Payment, PaymentMethod, PaymentStatus, Refund
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayCharge:
+    """Where a gateway payment came from, kept on the payment for refunds and receipts. `pending`:
+    a bank debit not settled yet."""
+
+    gateway: str
+    reference: str
+    card_brand: str = ""
+    last4: str = ""
+    pending: bool = False
+
+
+class RefundNotConfirmed(SettleError):
+    """The gateway did not confirm the refund (unreachable, or no answer). Nothing was recorded;
+    the same request again, with the same idempotency key, never refunds twice."""
+
+    status_code = 503
+
+
+def gateway_idempotency_key(*, merchant: Merchant, key: str) -> str:
+    """The key a gateway receives for a merchant's key: gateways know no merchants, so it is made
+    unique across them."""
+    return f"settle-{merchant.pk}-{key}"
 
 
 def _text(value: str, *, field: str, limit: int) -> str:
@@ -217,12 +246,19 @@ def _payment_record(
     fingerprint: str,
     actor: Any,
     now: dt.datetime | None,
+    charged: GatewayCharge | None = None,
 ) -> Payment:
     now = now or clock.now()
     currency_exponent(amount.currency)
     require_positive(amount)
     if method not in PaymentMethod.values:
         raise InvalidInput("Choose how the payment was made.", field="method")
+    if (method in GATEWAY_METHODS) != (charged is not None):
+        raise InvalidInput(
+            "Card, bank account, wallet and pay-later payments are taken through the payment gateway; "
+            "record a card terminal or bank transfer payment instead.",
+            field="method",
+        )
     today = clock.local_date(now, merchant.time_zone)
     received_on = received_on or today
     if received_on > today + dt.timedelta(days=1):
@@ -257,6 +293,7 @@ def _payment_record(
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         idempotency_key=idempotency_key or None,
         request_fingerprint=fingerprint,
+        **_gateway_fields(charged),
     )
     totals = journal_post(
         merchant=merchant,
@@ -284,6 +321,146 @@ def _payment_record(
             f"Payment {payment.number} of {amount.format(merchant.locale)} by {payment.get_method_display()} → {paid}"
         ),
         actor=actor,
+        obj=payment,
+        now=now,
+    )
+    return payment
+
+
+def _gateway_fields(charged: GatewayCharge | None) -> dict[str, str]:
+    if charged is None:
+        return {}
+    last4 = charged.last4 if len(charged.last4) == 4 and charged.last4.isdigit() else ""
+    return {
+        "gateway": charged.gateway,
+        "gateway_reference": charged.reference[:100],
+        "card_brand": charged.card_brand[:40],
+        "last4": last4,
+        "status": PaymentStatus.PENDING if charged.pending else PaymentStatus.SUCCEEDED,
+    }
+
+
+def gateway_payment_check(
+    *, merchant: Merchant, customer_id: int, amount: Money, invoice_ids: Sequence[int], allow_partial: bool
+) -> None:
+    """Refuse, before a gateway is asked for money, what `payment_record` would refuse: a bad
+    amount or currency, another customer's invoice, a paid or void one, more than the invoices
+    owe; and less than they owe unless `allow_partial`. No invoices: the payment is credit."""
+    currency_exponent(amount.currency)
+    require_positive(amount)
+    invoices = invoices_lock(merchant=merchant, invoice_ids=invoice_ids, customer_id=customer_id)
+    _allocate(available=amount, invoices=invoices, amounts=None, locale=merchant.locale)  # refuses paid, void, currency
+    if not invoices:
+        return
+    owed = Money(sum(invoice.balance_minor for invoice in invoices), amount.currency)
+    if amount.minor > owed.minor:
+        raise NotAllowed(f"That is more than the {owed.format(merchant.locale)} owed.")
+    if amount.minor < owed.minor and not allow_partial:
+        raise NotAllowed(f"Pay the full {owed.format(merchant.locale)}.")
+
+
+def gateway_payment_record(
+    *,
+    merchant: Merchant,
+    customer_id: int,
+    amount: Money,
+    method: str,
+    invoice_ids: Sequence[int],
+    charged: GatewayCharge,
+    now: dt.datetime,
+) -> Payment:
+    """Record money a gateway has taken (or, for a pending bank debit, is taking), through the same
+    path as a manual payment: journal, applications, caches, timeline.
+
+    The money is already with the gateway, so this never refuses for the invoices' sake: an invoice
+    paid or voided since the charge began is skipped and what is left over stays as customer
+    credit. Runs inside the caller's transaction; the caller guarantees it runs once per charge."""
+    customer_lock(merchant=merchant, customer_id=customer_id)
+    invoices = invoices_lock(merchant=merchant, invoice_ids=invoice_ids, customer_id=customer_id)
+    return _payment_record(
+        merchant=merchant,
+        customer_id=customer_id,
+        amount=amount,
+        method=method,
+        received_on=None,
+        invoice_ids=[invoice.pk for invoice in invoices if invoice.status in COLLECTIBLE_STATUSES],
+        amounts=None,
+        keep_excess_as_credit=True,
+        check_number="",
+        reference=charged.reference,
+        note="",
+        idempotency_key=None,
+        fingerprint="",
+        actor=None,
+        now=now,
+        charged=charged,
+    )
+
+
+def payment_settle(*, merchant: Merchant, payment_id: int, now: dt.datetime) -> Payment:
+    """A pending bank debit has settled: the payment is succeeded. Settling again changes nothing;
+    a returned payment stays returned. Runs inside the caller's transaction."""
+    customer_id = Payment.objects.values_list("customer_id", flat=True).get(merchant=merchant, pk=payment_id)
+    customer_lock(merchant=merchant, customer_id=customer_id)
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    if payment.status != PaymentStatus.PENDING:
+        return payment
+    payment.status = PaymentStatus.SUCCEEDED
+    payment.save(update_fields=["status"])
+    activity_record(
+        merchant=merchant,
+        customer_id=customer_id,
+        verb="payment.settled",
+        summary=f"Bank payment {payment.number} of {payment.amount.format(merchant.locale)} settled",
+        obj=payment,
+        now=now,
+    )
+    return payment
+
+
+def payment_return(*, merchant: Merchant, payment_id: int, code: str, reason: str, now: dt.datetime) -> Payment:
+    """The bank sent a debit back (an ACH return): one reversing journal entry takes the payment
+    off every invoice it paid and what is left of it out of clearing, so those invoices owe again
+    and the payment counts for nothing. The customer's timeline says so, which is also where the
+    merchant sees it. Returning twice changes nothing. Runs inside the caller's transaction."""
+    customer_id = Payment.objects.values_list("customer_id", flat=True).get(merchant=merchant, pk=payment_id)
+    customer_lock(merchant=merchant, customer_id=customer_id)
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    if payment.status == PaymentStatus.RETURNED:
+        return payment
+    applications = list(Application.objects.filter(merchant=merchant, payment=payment, amount_minor__gt=0))
+    invoices = invoices_lock(merchant=merchant, invoice_ids=[a.invoice_id for a in applications])
+    left = payment.amount_minor - payment.refunded_minor
+    legs = []
+    for application in applications:
+        legs.append(
+            Leg(Account.RECEIVABLE, application.amount_minor, invoice_id=application.invoice_id, payment_id=payment.pk)
+        )
+        legs.append(Leg(Account.UNAPPLIED, -application.amount_minor, payment_id=payment.pk))
+    legs.append(Leg(Account.UNAPPLIED, left, payment_id=payment.pk))
+    legs.append(Leg(Account.CLEARING, -left, payment_id=payment.pk, method=payment.method))
+    described = f"{code} {reason.lower()}".strip()
+    totals = journal_post(
+        merchant=merchant,
+        kind=EntryKind.APPLICATION_REVERSED,
+        customer_id=customer_id,
+        currency=payment.currency,
+        legs=legs,
+        now=now,
+        memo=f"Return of {payment.number} ({described})",
+    )
+    payment.status = PaymentStatus.RETURNED
+    payment.save(update_fields=["status"])
+    payments_totals_apply(payments=[payment], totals=totals)
+    invoice_totals_apply(invoices=invoices, totals=totals)
+    applications_totals_apply(merchant=merchant, totals=totals, now=now)
+    reopened = ", ".join(invoice.number for invoice in invoices)
+    activity_record(
+        merchant=merchant,
+        customer_id=customer_id,
+        verb="payment.returned",
+        summary=f"ACH payment returned ({described}): {payment.number} of {payment.amount.format(merchant.locale)}"
+        + (f", {reopened} owes again" if len(invoices) == 1 else f", {reopened} owe again" if invoices else ""),
         obj=payment,
         now=now,
     )
@@ -439,10 +616,26 @@ def refund_create(
     The refund comes out of the payment's unapplied credit first, then off the invoices it paid,
     newest first (or only off `invoice_id` when given); those invoices owe it again, except a
     written-off one, which cannot owe again: that part is written off too. Raises NotAllowed for
-    more than is refundable."""
+    more than is refundable.
+
+    A payment a gateway took is refunded there first, outside any transaction (the gateway is
+    another system: a rollback here would not undo it), under the refund's idempotency key (one is
+    made when none is given; pass one so a retry is safe). The refund is recorded only once the
+    gateway confirms it; its refusal (the pay-later window, more than is left) is NotAllowed with
+    its message, no confirmation is RefundNotConfirmed."""
     fingerprint = request_fingerprint(
         payment_id=payment_id, amount=[amount.minor, amount.currency], invoice_id=invoice_id, reason=reason
     )
+    replay = idempotent_replay(Refund, merchant=merchant, key=idempotency_key, fingerprint=fingerprint)
+    if replay is not None:
+        return replay
+    try:
+        charged = Payment.objects.filter(merchant=merchant, pk=payment_id).exclude(gateway="").first()
+    except (ValueError, TypeError):
+        raise NotFound("No such payment.") from None
+    if charged is not None:
+        idempotency_key = idempotency_key or f"refund-{secrets.token_hex(16)}"
+        _gateway_refund(merchant=merchant, payment=charged, amount=amount, key=idempotency_key)
     return idempotent_create(
         Refund,
         merchant=merchant,
@@ -459,6 +652,37 @@ def refund_create(
             actor=actor,
             now=now,
         ),
+    )
+
+
+def _gateway_refund(*, merchant: Merchant, payment: Payment, amount: Money, key: str) -> None:
+    """Have the gateway give `amount` back, or raise. Obvious refusals are made here without asking
+    it; the locked checks in `_refund_create` still decide what is recorded."""
+    require_positive(amount)
+    if amount.currency != payment.currency:
+        raise InvalidInput(f"Refunds of this payment are in {payment.currency}.", field="currency")
+    if payment.status == PaymentStatus.PENDING:
+        raise NotAllowed(f"Payment {payment.number} is a bank debit that has not settled yet.")
+    if amount.minor > payment.amount_minor - payment.refunded_minor:
+        raise NotAllowed(
+            f"Only {payment.refundable.format(merchant.locale)} of payment {payment.number} can still be refunded."
+        )
+    gateway = gateway_get(payment.gateway)
+    request = RefundRequest(
+        charge_reference=payment.gateway_reference,
+        amount=amount,
+        idempotency_key=gateway_idempotency_key(merchant=merchant, key=key),
+    )
+    result: RefundResult = gateway.refund(request)
+    if result.outcome == Outcome.UNKNOWN:
+        # UNKNOWN is never guessed: ask what became of this key.
+        result = gateway.fetch_refund(idempotency_key=request.idempotency_key)
+    if result.outcome == Outcome.SUCCESS:
+        return
+    if result.outcome == Outcome.FAILURE and result.decline_code != "not_found":
+        raise NotAllowed(result.message or "The payment processor refused the refund.", code=result.decline_code)
+    raise RefundNotConfirmed(
+        "The payment processor did not confirm the refund, so nothing was recorded. Try again in a moment."
     )
 
 

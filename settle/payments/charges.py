@@ -1,0 +1,322 @@
+"""Charging a customer through a gateway, exactly once.
+
+A charge attempt is a row committed *before* the gateway is called, carrying the idempotency key
+the gateway receives. The gateway is then called outside any transaction (it is another system: a
+rollback here would not undo it), and its answer is recorded in a new transaction by
+`_attempt_move`, the one transition function. Whatever path brings news of a charge — the reply,
+a reconciliation, a webhook — goes through it, so the payment is recorded once: the function
+holds the customer's lock and then the attempt's row lock while it decides, and the attempt links
+at most one payment (a unique one-to-one).
+
+A call that ended UNKNOWN is never guessed: `charge_attempt_reconcile` asks the gateway by the same
+key, on a backoff (2 minutes, 10 minutes, an hour, then every 6 hours) driven by the sweeper
+`charge_attempts_reconcile_due`. An attempt still `created` (its process died before recording
+any answer) is charged again under the same key, which the gateway answers without charging twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from django.db import transaction
+
+from settle.core import clock
+from settle.core.errors import InvalidInput, NotAllowed, NotFound
+from settle.core.idempotency import idempotent_create, idempotent_replay, request_fingerprint
+from settle.core.money import Money
+from settle.core.tasks import enqueue_on_commit
+from settle.core.tenancy import all_merchants
+from settle.customers.services import customer_lock
+from settle.gateways.base import ChargeRequest, ChargeResult, MethodKind, Outcome
+from settle.gateways.registry import gateway_get
+from settle.tenants.models import Merchant
+
+from . import tasks
+from .models import ChargeAttempt, ChargeState, PaymentMethod
+from .payment_settings import payment_settings_get
+from .services import (
+    GatewayCharge,
+    gateway_idempotency_key,
+    gateway_payment_check,
+    gateway_payment_record,
+    payment_return,
+    payment_settle,
+)
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    ChargeState.CREATED: frozenset(
+        {
+            ChargeState.REQUIRES_ACTION,
+            ChargeState.PENDING,
+            ChargeState.UNKNOWN,
+            ChargeState.SUCCEEDED,
+            ChargeState.FAILED,
+        }
+    ),
+    ChargeState.UNKNOWN: frozenset(
+        {ChargeState.REQUIRES_ACTION, ChargeState.PENDING, ChargeState.SUCCEEDED, ChargeState.FAILED}
+    ),
+    ChargeState.REQUIRES_ACTION: frozenset({ChargeState.SUCCEEDED, ChargeState.FAILED}),
+    # A pending bank debit is already a payment: its failure is a return, which reverses it.
+    ChargeState.PENDING: frozenset({ChargeState.SUCCEEDED, ChargeState.RETURNED}),
+    ChargeState.SUCCEEDED: frozenset({ChargeState.RETURNED}),
+    ChargeState.FAILED: frozenset(),
+    ChargeState.RETURNED: frozenset(),
+}
+
+# States whose outcome the gateway may still change without anyone asking: checked on a backoff.
+RECONCILED_STATES = (ChargeState.CREATED, ChargeState.UNKNOWN, ChargeState.REQUIRES_ACTION, ChargeState.PENDING)
+CHECK_BACKOFF = (dt.timedelta(minutes=2), dt.timedelta(minutes=10), dt.timedelta(hours=1), dt.timedelta(hours=6))
+SWEEP_BATCH = 200
+
+PAYMENT_METHODS = {
+    MethodKind.CARD: PaymentMethod.CARD,
+    MethodKind.ACH: PaymentMethod.BANK_ACCOUNT,
+    MethodKind.WALLET: PaymentMethod.WALLET,
+    MethodKind.BNPL: PaymentMethod.BNPL,
+}
+
+# The NACHA return codes a bank debit can come back with, as a merchant reads them.
+ACH_RETURN_REASONS = {
+    "R01": "Insufficient funds",
+    "R02": "Account closed",
+    "R03": "No account or unable to locate account",
+    "R10": "Customer advises not authorized",
+}
+
+
+def _next_check(attempts: int, now: dt.datetime) -> dt.datetime:
+    return now + CHECK_BACKOFF[min(attempts, len(CHECK_BACKOFF) - 1)]
+
+
+def charge_attempt_start(
+    *,
+    merchant: Merchant,
+    customer_id: int,
+    invoice_ids: Sequence[int],
+    amount: Money,
+    kind: str,
+    token: str,
+    idempotency_key: str,
+    return_url: str,
+    allow_partial: bool = False,
+    card_brand: str = "",
+    last4: str = "",
+    now: dt.datetime | None = None,
+) -> ChargeAttempt:
+    """Charge a vaulted method (`token`, of `kind`) through the merchant's gateway for `invoice_ids`
+    (none: the money is kept as customer credit), at most once per `idempotency_key`.
+
+    Call it outside a transaction: the attempt must be committed before the gateway is called.
+    Returns the attempt in the state the gateway's answer put it in: succeeded (the payment is
+    recorded and applied), requires_action (send the customer to `action_url`), pending (a bank
+    debit: the payment is recorded as pending), failed (nothing recorded; `decline_code`,
+    `message`) or unknown (being reconciled). The same key and request again returns the same
+    attempt without calling the gateway; the same key with another request raises
+    IdempotencyConflict. Refuses, before any money moves, what `payment_record` refuses
+    (InvalidInput, NotFound, NotAllowed), less than the invoices owe unless `allow_partial`, and a
+    payment type the gateway does not take."""
+    now = now or clock.now()
+    if not idempotency_key:
+        raise InvalidInput("An idempotency key is required to charge.", field="idempotency_key")
+    try:
+        method_kind = MethodKind(kind)
+    except ValueError:
+        raise InvalidInput("Choose how to pay.", field="kind") from None
+    fingerprint = request_fingerprint(
+        customer_id=customer_id,
+        invoice_ids=sorted(set(invoice_ids)),
+        amount=[amount.minor, amount.currency],
+        kind=method_kind.value,
+        token=token,
+        allow_partial=allow_partial,
+    )
+    replay = idempotent_replay(ChargeAttempt, merchant=merchant, key=idempotency_key, fingerprint=fingerprint)
+    if replay is not None:
+        return replay
+    made: list[ChargeAttempt] = []
+
+    def create() -> ChargeAttempt:
+        customer_lock(merchant=merchant, customer_id=customer_id)
+        # A request with this key may have committed while this one waited for the lock; its
+        # attempt is the answer (checking the invoices again would find them already paid).
+        replay = idempotent_replay(ChargeAttempt, merchant=merchant, key=idempotency_key, fingerprint=fingerprint)
+        if replay is not None:
+            return replay
+        gateway_payment_check(
+            merchant=merchant,
+            customer_id=customer_id,
+            amount=amount,
+            invoice_ids=invoice_ids,
+            allow_partial=allow_partial,
+        )
+        gateway_name = payment_settings_get(merchant=merchant).gateway
+        if method_kind not in gateway_get(gateway_name).kinds:
+            raise NotAllowed("This payment type is not available.")
+        attempt = ChargeAttempt.objects.create(
+            merchant=merchant,
+            customer_id=customer_id,
+            invoice_ids=list(dict.fromkeys(int(pk) for pk in invoice_ids)),
+            allow_partial=allow_partial,
+            currency=amount.currency,
+            amount_minor=amount.minor,
+            kind=method_kind.value,
+            gateway=gateway_name,
+            token=token[:100],
+            card_brand=card_brand[:40],
+            last4=last4 if len(last4) == 4 and last4.isdigit() else "",
+            idempotency_key=idempotency_key,
+            gateway_key=gateway_idempotency_key(merchant=merchant, key=idempotency_key),
+            request_fingerprint=fingerprint,
+            return_url=return_url[:500],
+            next_check_at=_next_check(0, now),
+            created_at=now,
+            updated_at=now,
+        )
+        made.append(attempt)
+        return attempt
+
+    # Committed here, before the gateway hears of it. A concurrent request with the same key loses
+    # on the unique key and gets the winner's attempt, without calling the gateway.
+    attempt = idempotent_create(
+        ChargeAttempt, merchant=merchant, key=idempotency_key, fingerprint=fingerprint, create=create
+    )
+    if not (made and made[0].pk == attempt.pk):
+        return attempt
+    return _attempt_move(merchant=merchant, attempt_id=attempt.pk, result=_charge(attempt), now=now)
+
+
+def _charge(attempt: ChargeAttempt) -> ChargeResult:
+    """Ask the gateway to charge; the same attempt asks with the same key, so never twice."""
+    return gateway_get(attempt.gateway).charge(
+        ChargeRequest(
+            amount=attempt.amount,
+            token=attempt.token,
+            idempotency_key=attempt.gateway_key,
+            description=attempt.merchant.name,
+            metadata={"merchant_id": str(attempt.merchant_id), "charge_attempt_id": str(attempt.pk)},
+            return_url=attempt.return_url,
+        )
+    )
+
+
+def charge_attempt_reconcile(*, merchant: Merchant, attempt_id: int, now: dt.datetime) -> ChargeAttempt:
+    """Ask the gateway what became of an attempt that is not settled (unknown, pending, awaiting
+    the customer's confirmation, or never answered) and record it like a reply. A settled attempt
+    is returned as it is. Raises NotFound."""
+    try:
+        attempt = ChargeAttempt.objects.select_related("merchant").get(merchant=merchant, pk=attempt_id)
+    except (ChargeAttempt.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such charge.") from None
+    if attempt.state not in RECONCILED_STATES:
+        return attempt
+    if attempt.state == ChargeState.CREATED:
+        # No answer was ever recorded (the starting process died): charging again under the same
+        # key either makes the charge or answers the one already made.
+        result = _charge(attempt)
+    else:
+        result = gateway_get(attempt.gateway).fetch_charge(idempotency_key=attempt.gateway_key)
+    return _attempt_move(merchant=merchant, attempt_id=attempt.pk, result=result, now=now, checked=True)
+
+
+def charge_attempt_news(
+    *, gateway: str, gateway_key: str, result: ChargeResult, now: dt.datetime
+) -> ChargeAttempt | None:
+    """Record what a gateway's webhook says about the charge made with `gateway_key`, like a
+    reply. None when no attempt of that gateway has that key (not one of ours)."""
+    with all_merchants():
+        attempt = (
+            ChargeAttempt.objects.select_related("merchant").filter(gateway=gateway, gateway_key=gateway_key).first()
+        )
+        if attempt is None:
+            return None
+        return _attempt_move(merchant=attempt.merchant, attempt_id=attempt.pk, result=result, now=now)
+
+
+def _target(attempt: ChargeAttempt, result: ChargeResult) -> str:
+    if result.outcome == Outcome.SUCCESS:
+        return ChargeState.SUCCEEDED
+    if result.outcome == Outcome.PENDING:
+        return ChargeState.REQUIRES_ACTION if result.action_url else ChargeState.PENDING
+    if result.outcome == Outcome.FAILURE:
+        return ChargeState.RETURNED if attempt.payment_id is not None else ChargeState.FAILED
+    return ChargeState.UNKNOWN
+
+
+def _attempt_move(
+    *, merchant: Merchant, attempt_id: int, result: ChargeResult, now: dt.datetime, checked: bool = False
+) -> ChargeAttempt:
+    """The one transition function: lock the customer, then the attempt; move it to the state the
+    gateway's answer means if the table allows it, recording, settling or reversing its payment in
+    the same transaction. An answer that moves nothing (a repeat, a stale event, no news) only
+    reschedules the next check. `checked`: this answer came from a reconciliation check."""
+    with transaction.atomic():
+        customer_id = ChargeAttempt.objects.values_list("customer_id", flat=True).get(pk=attempt_id)
+        customer_lock(merchant=merchant, customer_id=customer_id)
+        attempt = ChargeAttempt.objects.select_for_update().get(merchant=merchant, pk=attempt_id)
+        if checked:
+            attempt.attempts += 1
+        target = _target(attempt, result)
+        if target != attempt.state and target in TRANSITIONS[attempt.state]:
+            _payment_follow(merchant=merchant, attempt=attempt, target=target, result=result, now=now)
+            attempt.state = target
+            attempt.gateway_reference = result.reference or attempt.gateway_reference
+            if target in (ChargeState.FAILED, ChargeState.RETURNED):
+                attempt.decline_code = result.decline_code[:60]
+                attempt.message = result.message[:300]
+            attempt.action_url = result.action_url[:500] if target == ChargeState.REQUIRES_ACTION else ""
+        attempt.next_check_at = _next_check(attempt.attempts, now) if attempt.state in RECONCILED_STATES else None
+        attempt.updated_at = now
+        attempt.save()
+        return attempt
+
+
+def _payment_follow(
+    *, merchant: Merchant, attempt: ChargeAttempt, target: str, result: ChargeResult, now: dt.datetime
+) -> None:
+    """What the move does to the attempt's payment: record it (succeeded, or pending for a bank
+    debit), settle it, or reverse it when the debit came back."""
+    if target in (ChargeState.SUCCEEDED, ChargeState.PENDING) and attempt.payment_id is None:
+        attempt.payment = gateway_payment_record(
+            merchant=merchant,
+            customer_id=attempt.customer_id,
+            amount=attempt.amount,
+            method=PAYMENT_METHODS[MethodKind(attempt.kind)],
+            invoice_ids=attempt.invoice_ids,
+            charged=GatewayCharge(
+                gateway=attempt.gateway,
+                reference=result.reference or attempt.gateway_reference,
+                card_brand=attempt.card_brand,
+                last4=attempt.last4,
+                pending=target == ChargeState.PENDING,
+            ),
+            now=now,
+        )
+    elif target == ChargeState.SUCCEEDED and attempt.payment_id is not None:
+        payment_settle(merchant=merchant, payment_id=attempt.payment_id, now=now)
+    elif target == ChargeState.RETURNED and attempt.payment_id is not None:
+        code = result.decline_code
+        payment_return(
+            merchant=merchant,
+            payment_id=attempt.payment_id,
+            code=code,
+            reason=ACH_RETURN_REASONS.get(code, result.message),
+            now=now,
+        )
+
+
+def charge_attempts_reconcile_due(*, now: dt.datetime) -> int:
+    """Enqueue a reconciliation for every merchant's attempt whose next check has come; returns
+    how many. Each is leased for the first backoff step so the next sweep does not enqueue it
+    again while its check runs. Run it every minute or so."""
+    with all_merchants():
+        due = list(
+            ChargeAttempt.objects.filter(state__in=RECONCILED_STATES, next_check_at__lte=now)
+            .order_by("next_check_at")
+            .values_list("pk", "merchant_id")[:SWEEP_BATCH]
+        )
+        ChargeAttempt.objects.filter(pk__in=[pk for pk, _ in due]).update(next_check_at=_next_check(0, now))
+    for attempt_id, merchant_id in due:
+        enqueue_on_commit(tasks.charge_attempt_reconcile_task, merchant_id=merchant_id, attempt_id=attempt_id)
+    return len(due)
