@@ -16,7 +16,7 @@ from settle.core.money import Money, require_positive
 from settle.customers.selectors import customer_list
 from settle.invoicing.models import Invoice, InvoiceStatus, Terms
 from settle.invoicing.services import MAX_LINES, MAX_TAX_RATE_BP, LineInput
-from settle.payments.models import PaymentMethod
+from settle.payments.models import GATEWAY_METHODS, PaymentMethod
 from settle.tenants.models import Merchant
 
 from .views.common import IdempotentForm, MoneyField, set_form_currency
@@ -203,7 +203,11 @@ class InvoiceAllocationForm(MerchantForm):
 class PaymentForm(IdempotentForm, InvoiceAllocationForm):
     amount = PositiveMoneyField()
     received_on = forms.DateField(widget=DATE_INPUT, label="Date received")
-    method = forms.ChoiceField(choices=PaymentMethod.choices, initial=PaymentMethod.CHECK)
+    # Money taken through a gateway is recorded by the gateway flow, never typed in by hand.
+    method = forms.ChoiceField(
+        choices=[(value, label) for value, label in PaymentMethod.choices if value not in GATEWAY_METHODS],
+        initial=PaymentMethod.CHECK,
+    )
     check_number = forms.CharField(max_length=30, required=False, help_text="Checks only.")
     reference = forms.CharField(max_length=100, required=False)
     note = forms.CharField(max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2}))

@@ -95,6 +95,9 @@ class Payment(TenantModel):
 
     @property
     def refund_label(self) -> str:
+        """Refunded / Partially refunded beside the payment; a returned bank debit says so instead."""
+        if self.status == PaymentStatus.RETURNED:
+            return "Returned"
         if not self.refunded_minor:
             return ""
         return "Refunded" if self.refunded_minor == self.amount_minor else "Partially refunded"

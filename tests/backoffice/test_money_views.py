@@ -761,3 +761,9 @@ def test_double_submitted_credit_memo_issues_one(owner: Client, merchant: Mercha
     second = owner.post(url("credit_memo_new"), form)
     assert first.status_code == second.status_code == 302
     assert CreditMemo.objects.filter(merchant=merchant).count() == 1
+
+
+def test_gateway_methods_cannot_be_typed_in_as_manual_payments(owner: Client, customer: Customer) -> None:
+    page = owner.get(url("payment_new", customer=customer.pk)).content.decode()
+    assert 'value="check"' in page
+    assert 'value="card"' not in page and 'value="bank_account"' not in page

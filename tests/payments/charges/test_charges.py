@@ -159,6 +159,7 @@ def test_a_returned_bank_debit_reopens_the_invoice(
     payment = Payment.objects.get()
     assert (returned.state, returned.decline_code) == (ChargeState.RETURNED, "R01")
     assert payment.status == PaymentStatus.RETURNED
+    assert payment.refund_label == "Returned"
     assert invoice.status == InvoiceStatus.OPEN and invoice.balance_minor == 20_000
     assert JournalEntry.objects.count() == entries + 1
     assert ledger_verify().ok
