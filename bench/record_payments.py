@@ -185,7 +185,9 @@ def record_with_raw_sql(merchant_id: int, pairs: list[Pair]) -> None:
     insert_payment = sql(
         f"INSERT INTO {Payment._meta.db_table} (merchant_id, customer_id, currency, amount_minor, unapplied_minor, "
         "refunded_minor, method, check_number, reference, note, received_on, created_at, created_by_id, "
-        "idempotency_key) VALUES (%s, %s, 'USD', %s, 0, 0, 'cash', '', '', '', %s, %s, NULL, NULL) RETURNING id"
+        "idempotency_key, request_fingerprint, status, gateway, gateway_reference, card_brand, last4) "
+        "VALUES (%s, %s, 'USD', %s, 0, 0, 'cash', '', '', '', %s, %s, NULL, NULL, '', 'succeeded', '', '', '', '') "
+        "RETURNING id"
     )
     insert_entry = sql(
         f"INSERT INTO {JournalEntry._meta.db_table} (merchant_id, kind, customer_id, actor_id, memo, created_at) "
