@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("settle.backoffice.urls_messaging")),
     path("", include("settle.backoffice.urls_documents")),
     path("", include("settle.backoffice.urls_payment_settings")),
+    path("", include("settle.backoffice.urls_send")),
 ]
