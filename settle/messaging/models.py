@@ -102,6 +102,9 @@ class Message(TenantModel):
     )
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # NULL, not "", when absent: the unique constraint must allow any number of keyless rows.
+    idempotency_key = models.CharField(max_length=80, null=True, blank=True)  # noqa: DJ001
+    request_fingerprint = models.CharField(max_length=64, blank=True, help_text="what the keyed request asked for")
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     provider_id = models.CharField(max_length=200, blank=True)
@@ -116,6 +119,9 @@ class Message(TenantModel):
             models.Index(fields=["merchant", "customer"]),
             models.Index(fields=["merchant", "concerns_invoice_id"]),
             models.Index(fields=["merchant", "concerns_payment_id"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "idempotency_key"], name="message_idempotency_key_unique"),
         ]
 
     def __str__(self) -> str:

@@ -207,6 +207,8 @@ def message_queue(
     concerns_invoice_id: int | None = None,
     concerns_payment_id: int | None = None,
     is_test: bool = False,
+    idempotency_key: str | None = None,
+    request_fingerprint: str = "",
     actor: Any = None,
     now: dt.datetime | None = None,
 ) -> Message:
@@ -224,7 +226,8 @@ def message_queue(
     back), and retried with backoff. Messenger and copy-link messages come back `shared` /
     `copied` at once, with `share_url` for the merchant to open or copy. `concerns_invoice_id` and
     `concerns_payment_id` put it on that invoice's or payment's audit trail; `is_test` marks a
-    sample the merchant sent themselves.
+    sample the merchant sent themselves. `idempotency_key` and `request_fingerprint` are stored for
+    callers that replay a repeated request (`settle.core.idempotency`).
 
     Raises InvalidInput (channel, purpose, language, recipient, placeholder, link, attachment) or
     NotFound (a customer, contact or template not the merchant's); nothing is written then."""
@@ -271,6 +274,8 @@ def message_queue(
         actor=actor if getattr(actor, "is_authenticated", False) else None,
         next_attempt_at=now + STALE_AFTER,
         created_at=now,
+        idempotency_key=idempotency_key or None,
+        request_fingerprint=request_fingerprint,
     )
     for file in files:
         MessageAttachment.objects.create(

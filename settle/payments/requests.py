@@ -9,10 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db import transaction
-
 from settle.core import clock
 from settle.core.errors import NotAllowed, NotFound
+from settle.core.idempotency import idempotent_create, idempotent_replay, request_fingerprint
 from settle.customers.services import activity_record
 from settle.documents.pdf import invoice_pdf
 from settle.invoicing.models import COLLECTIBLE_STATUSES, Invoice, InvoiceStatus
@@ -41,7 +40,6 @@ def _sent_summary(invoice: Invoice, message: Message) -> str:
     return f"Invoice {invoice.number} sent by {message.get_channel_display().lower()} to {message.recipient}"
 
 
-@transaction.atomic
 def payment_request_send(
     *,
     merchant: Merchant,
@@ -52,6 +50,7 @@ def payment_request_send(
     subject: str | None = None,
     body: str | None = None,
     language: str = "",
+    idempotency_key: str | None = None,
     actor: Any = None,
     now: dt.datetime | None = None,
 ) -> Message:
@@ -64,8 +63,59 @@ def payment_request_send(
     Returns the message: queued for e-mail and text (sent after commit), or shared / copied with
     its `share_url` for Messenger and copy-link. Raises NotAllowed for an invoice that is draft,
     paid, void or uncollectible, NotFound for another merchant's invoice or another customer's
-    contact, InvalidInput for the channel, recipient or wording; nothing is written then."""
+    contact, InvalidInput for the channel, recipient or wording; nothing is written then. A repeated
+    `idempotency_key` (a double-clicked Send, a reloaded page) returns the first message: one link,
+    one message."""
+    fingerprint = request_fingerprint(
+        invoice_id=invoice_id,
+        channel=channel,
+        contact_id=contact_id,
+        to=to,
+        subject=subject,
+        body=body,
+        language=language,
+    )
+    return idempotent_create(
+        Message,
+        merchant=merchant,
+        key=idempotency_key,
+        fingerprint=fingerprint,
+        create=lambda: _payment_request_send(
+            merchant=merchant,
+            invoice_id=invoice_id,
+            channel=channel,
+            contact_id=contact_id,
+            to=to,
+            subject=subject,
+            body=body,
+            language=language,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+            actor=actor,
+            now=now,
+        ),
+    )
+
+
+def _payment_request_send(
+    *,
+    merchant: Merchant,
+    invoice_id: int,
+    channel: str,
+    contact_id: int | None,
+    to: str,
+    subject: str | None,
+    body: str | None,
+    language: str,
+    idempotency_key: str | None,
+    fingerprint: str,
+    actor: Any,
+    now: dt.datetime | None,
+) -> Message:
     now = now or clock.now()
+    replay = idempotent_replay(Message, merchant=merchant, key=idempotency_key, fingerprint=fingerprint)
+    if replay is not None:
+        return replay
     try:
         # Locked so the invoice cannot be voided or paid between this check and the commit.
         invoice = Invoice.objects.select_for_update().get(merchant=merchant, pk=invoice_id)
@@ -106,6 +156,8 @@ def payment_request_send(
         language=language,
         attachments=attachments,
         concerns_invoice_id=invoice.pk,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
         actor=actor,
         now=now,
     )

@@ -192,3 +192,14 @@ def test_another_merchants_invoice_is_not_found(owner: Client, other_merchant: M
 def test_the_invoice_page_offers_send(owner: Client, invoice: Invoice) -> None:
     page = owner.get(reverse("backoffice:invoice_detail", args=[invoice.pk]))
     assert reverse("backoffice:invoice_send", args=[invoice.pk]).encode() in page.content
+
+
+def test_a_double_submitted_or_reloaded_send_makes_one_link_and_one_message(owner: Client, invoice: Invoice) -> None:
+    form = page_form(owner, invoice, "link")
+    first = owner.post(send_url(invoice, "link"), form)
+    again = owner.post(send_url(invoice, "link"), form)
+    assert first.status_code == again.status_code == 200
+    message = Message.objects.get()
+    assert SecureLink.objects.count() == 1
+    assert f'value="{message.share_url}"'.encode() in again.content
+    assert Activity.objects.filter(verb="invoice.sent").count() == 1

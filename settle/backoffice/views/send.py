@@ -20,7 +20,7 @@ from settle.messaging.selectors import merchant_language, template_text_for
 from settle.payments.requests import payment_request_send
 from settle.tenants.models import Merchant
 
-from .common import add_domain_error, current, get_scoped_or_404, money_role_required
+from .common import IdempotentForm, add_domain_error, current, get_scoped_or_404, money_role_required
 
 # What each channel sends to: the contact's address field and how the typed address is asked for.
 ADDRESSED: dict[str, tuple[str, str]] = {
@@ -29,7 +29,7 @@ ADDRESSED: dict[str, tuple[str, str]] = {
 }
 
 
-class SendForm(forms.Form):
+class SendForm(IdempotentForm):
     contact = forms.TypedChoiceField(label="Contact", coerce=int, empty_value=None, required=False)
     to = forms.CharField(required=False, max_length=254)
     subject = forms.CharField(required=False, max_length=200)
@@ -104,6 +104,7 @@ def invoice_send(request: HttpRequest, pk: int) -> HttpResponse:
                 to=values.get("to", ""),
                 subject=values.get("subject"),
                 body=values["body"],
+                idempotency_key=values["idempotency_key"],
                 actor=request.user,
             )
         except SettleError as error:
