@@ -13,10 +13,11 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from settle.core import clock
-from settle.core.tenancy import all_merchants
+from settle.core.tenancy import all_merchants, merchant_scope
 from settle.customers.models import Activity, Contact, Customer
 from settle.customers.services import contact_save
-from settle.messaging.models import LocalSms, Message, MessageAttachment
+from settle.messaging.models import LocalSms, Message, MessageAttachment, MessageTemplate, Purpose
+from settle.messaging.services import template_save
 from settle.tenants.models import Merchant
 
 NOW = dt.datetime(2024, 3, 20, 16, 0, tzinfo=dt.UTC)
@@ -106,3 +107,17 @@ def outbox_rows() -> dict[str, int]:
     """Row counts of every table queueing a message writes to, across all merchants."""
     with all_merchants():
         return {model.__name__: model.objects.count() for model in (Message, MessageAttachment, LocalSms, Activity)}
+
+
+@pytest.fixture
+def their_template(other_merchant: Merchant) -> MessageTemplate:
+    """A payment request template of another merchant, to try from this one."""
+    with merchant_scope(other_merchant):
+        return template_save(
+            merchant=other_merchant,
+            purpose=Purpose.PAYMENT_REQUEST,
+            language="en",
+            name="T",
+            subject="S",
+            body="{payment.link}",
+        )

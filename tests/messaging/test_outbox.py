@@ -17,7 +17,7 @@ from settle.core.tenancy import all_merchants, merchant_scope
 from settle.customers.models import Activity, Contact, Customer
 from settle.customers.services import contact_save
 from settle.messaging.channels.base import Attachment
-from settle.messaging.models import LocalSms, Message, MessageChannel, MessageStatus, Purpose
+from settle.messaging.models import LocalSms, Message, MessageChannel, MessageStatus, MessageTemplate, Purpose
 from settle.messaging.services import message_queue, template_save
 from settle.tenants.models import Merchant
 from tests.conftest import make_customer, make_merchant
@@ -158,7 +158,7 @@ def test_the_customers_first_address_is_used_without_a_contact(merchant: Merchan
 
 
 def test_someone_elses_customer_contact_or_template_is_not_found(
-    merchant: Merchant, other_merchant: Merchant, contact: Contact
+    merchant: Merchant, other_merchant: Merchant, contact: Contact, their_template: MessageTemplate
 ) -> None:
     theirs = make_customer(other_merchant, "Theirs", emails=["t@example.com"])
     with pytest.raises(NotFound):
@@ -166,17 +166,8 @@ def test_someone_elses_customer_contact_or_template_is_not_found(
     mine_elsewhere = make_customer(merchant, "Other customer")
     with pytest.raises(NotFound):
         request_by(merchant, MessageChannel.EMAIL, customer_id=mine_elsewhere.pk, contact_id=contact.pk)
-    with merchant_scope(other_merchant):
-        template = template_save(
-            merchant=other_merchant,
-            purpose=Purpose.PAYMENT_REQUEST,
-            language="en",
-            name="T",
-            subject="S",
-            body="{payment.link}",
-        )
     with pytest.raises(NotFound):
-        request_by(merchant, MessageChannel.EMAIL, contact_id=contact.pk, template_id=template.pk)
+        request_by(merchant, MessageChannel.EMAIL, contact_id=contact.pk, template_id=their_template.pk)
 
 
 def test_a_template_of_another_purpose_is_refused_but_a_saved_reply_fits(merchant: Merchant, contact: Contact) -> None:

@@ -266,16 +266,10 @@ def test_read_only_staff_see_templates_but_change_nothing(viewer: Client, mercha
     assert template.name == "Mine" and MessageTemplate.objects.count() == 1 and not Message.objects.exists()
 
 
-def test_another_merchants_template_is_a_404(owner: Client, other_merchant: Merchant) -> None:
-    with merchant_scope(other_merchant):
-        theirs = template_save(
-            merchant=other_merchant,
-            purpose=Purpose.PAYMENT_REQUEST,
-            language="en",
-            name="T",
-            subject="S",
-            body="{payment.link}",
-        )
+def test_another_merchants_template_is_a_404(
+    owner: Client, other_merchant: Merchant, their_template: MessageTemplate
+) -> None:
+    theirs = their_template
     assert owner.get(reverse("backoffice:message_template_edit", args=[theirs.pk])).status_code == 404
     assert owner.post(reverse("backoffice:message_template_delete", args=[theirs.pk])).status_code == 404
     with merchant_scope(other_merchant):
