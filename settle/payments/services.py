@@ -428,17 +428,17 @@ def payment_return(*, merchant: Merchant, payment_id: int, code: str, reason: st
     payment = Payment.objects.select_for_update().get(pk=payment_id)
     if payment.status == PaymentStatus.RETURNED:
         return payment
-    applications = list(Application.objects.filter(merchant=merchant, payment=payment, amount_minor__gt=0))
-    invoices = invoices_lock(merchant=merchant, invoice_ids=[a.invoice_id for a in applications])
-    left = payment.amount_minor - payment.refunded_minor
-    legs = []
-    for application in applications:
-        legs.append(
-            Leg(Account.RECEIVABLE, application.amount_minor, invoice_id=application.invoice_id, payment_id=payment.pk)
+    applied = dict(
+        Application.objects.filter(merchant=merchant, payment=payment, amount_minor__gt=0).values_list(
+            "invoice_id", "amount_minor"
         )
-        legs.append(Leg(Account.UNAPPLIED, -application.amount_minor, payment_id=payment.pk))
-    legs.append(Leg(Account.UNAPPLIED, left, payment_id=payment.pk))
-    legs.append(Leg(Account.CLEARING, -left, payment_id=payment.pk, method=payment.method))
+    )
+    invoices = invoices_lock(merchant=merchant, invoice_ids=list(applied))
+    legs = _money_back_legs(
+        payment=payment,
+        minor=payment.amount_minor - payment.refunded_minor,
+        plan=[(invoice, applied[invoice.pk]) for invoice in invoices],
+    )
     described = f"{code} {reason.lower()}".strip()
     totals = journal_post(
         merchant=merchant,
@@ -454,13 +454,14 @@ def payment_return(*, merchant: Merchant, payment_id: int, code: str, reason: st
     payments_totals_apply(payments=[payment], totals=totals)
     invoice_totals_apply(invoices=invoices, totals=totals)
     applications_totals_apply(merchant=merchant, totals=totals, now=now)
-    reopened = ", ".join(invoice.number for invoice in invoices)
+    owing_again = [i.number for i in invoices if i.status != InvoiceStatus.UNCOLLECTIBLE]
+    reopened = ", ".join(owing_again)
     activity_record(
         merchant=merchant,
         customer_id=customer_id,
         verb="payment.returned",
         summary=f"ACH payment returned ({described}): {payment.number} of {payment.amount.format(merchant.locale)}"
-        + (f", {reopened} owes again" if len(invoices) == 1 else f", {reopened} owe again" if invoices else ""),
+        + (f", {reopened} owes again" if len(owing_again) == 1 else f", {reopened} owe again" if owing_again else ""),
         obj=payment,
         now=now,
     )
@@ -600,6 +601,57 @@ def application_move_to_credit(
     return application
 
 
+def _refund_plan(
+    *, merchant: Merchant, payment: Payment, amount: Money, invoice_id: int | None
+) -> list[tuple[int, int]]:
+    """Which invoices a refund of `amount` comes off, and how much each: the payment's unapplied
+    credit first, then the invoices it paid, newest first (only `invoice_id` when given). Raises
+    for a wrong currency or more than is left; reads, so it can run before a gateway is asked and
+    again under the locks."""
+    require_positive(amount)
+    if amount.currency != payment.currency:
+        raise InvalidInput(f"Refunds of this payment are in {payment.currency}.", field="currency")
+    if amount.minor > payment.amount_minor - payment.refunded_minor:
+        raise NotAllowed(
+            f"Only {payment.refundable.format(merchant.locale)} of payment {payment.number} can still be refunded."
+        )
+    applications = list(
+        Application.objects.filter(merchant=merchant, payment=payment, amount_minor__gt=0).order_by("-id")
+    )
+    if invoice_id is not None:
+        applications = [a for a in applications if a.invoice_id == invoice_id]
+        if not applications:
+            raise NotAllowed("This payment did not pay that invoice.")
+        left = amount.minor
+    else:
+        left = amount.minor - min(payment.unapplied_minor, amount.minor)
+    plan: list[tuple[int, int]] = []
+    for application in applications:
+        take = min(left, application.amount_minor)
+        if take > 0:
+            plan.append((application.invoice_id, take))
+            left -= take
+    if left:
+        raise NotAllowed("That is more than this payment paid on the invoice.")
+    return plan
+
+
+def _money_back_legs(*, payment: Payment, minor: int, plan: Sequence[tuple[Invoice, int]]) -> list[Leg]:
+    """Legs taking `minor` of a payment back out of clearing (a refund, a bank return), off the
+    invoices in `plan`, which owe it again — except a written-off invoice, which cannot owe again:
+    its part is written off as well."""
+    legs = []
+    for invoice, part in plan:
+        legs.append(Leg(Account.RECEIVABLE, part, invoice_id=invoice.pk, payment_id=payment.pk))
+        legs.append(Leg(Account.UNAPPLIED, -part, payment_id=payment.pk))
+        if invoice.status == InvoiceStatus.UNCOLLECTIBLE:
+            legs.append(Leg(Account.RECEIVABLE, -part, invoice_id=invoice.pk))
+            legs.append(Leg(Account.BAD_DEBT, part))
+    legs.append(Leg(Account.UNAPPLIED, minor, payment_id=payment.pk))
+    legs.append(Leg(Account.CLEARING, -minor, payment_id=payment.pk, method=payment.method))
+    return legs
+
+
 def refund_create(
     *,
     merchant: Merchant,
@@ -634,6 +686,8 @@ def refund_create(
     except (ValueError, TypeError):
         raise NotFound("No such payment.") from None
     if charged is not None:
+        # Everything that would refuse the refund is checked before the gateway gives money back.
+        _refund_plan(merchant=merchant, payment=charged, amount=amount, invoice_id=invoice_id)
         idempotency_key = idempotency_key or f"refund-{secrets.token_hex(16)}"
         _gateway_refund(merchant=merchant, payment=charged, amount=amount, key=idempotency_key)
     return idempotent_create(
@@ -658,15 +712,8 @@ def refund_create(
 def _gateway_refund(*, merchant: Merchant, payment: Payment, amount: Money, key: str) -> None:
     """Have the gateway give `amount` back, or raise. Obvious refusals are made here without asking
     it; the locked checks in `_refund_create` still decide what is recorded."""
-    require_positive(amount)
-    if amount.currency != payment.currency:
-        raise InvalidInput(f"Refunds of this payment are in {payment.currency}.", field="currency")
     if payment.status == PaymentStatus.PENDING:
         raise NotAllowed(f"Payment {payment.number} is a bank debit that has not settled yet.")
-    if amount.minor > payment.amount_minor - payment.refunded_minor:
-        raise NotAllowed(
-            f"Only {payment.refundable.format(merchant.locale)} of payment {payment.number} can still be refunded."
-        )
     gateway = gateway_get(payment.gateway)
     request = RefundRequest(
         charge_reference=payment.gateway_reference,
@@ -709,33 +756,9 @@ def _refund_create(
     if replay is not None:
         return replay
     payment = Payment.objects.select_for_update().get(pk=payment_id)
-    if amount.currency != payment.currency:
-        raise InvalidInput(f"Refunds of this payment are in {payment.currency}.", field="currency")
-    if amount.minor > payment.amount_minor - payment.refunded_minor:
-        raise NotAllowed(
-            f"Only {payment.refundable.format(merchant.locale)} of payment {payment.number} can still be refunded."
-        )
-    applications = list(
-        Application.objects.filter(merchant=merchant, payment=payment, amount_minor__gt=0).order_by("-id")
-    )
-    if invoice_id is not None:
-        applications = [a for a in applications if a.invoice_id == invoice_id]
-        if not applications:
-            raise NotAllowed("This payment did not pay that invoice.")
-        from_credit = 0
-    else:
-        from_credit = min(payment.unapplied_minor, amount.minor)
-    left = amount.minor - from_credit
-    plan: list[tuple[int, int]] = []
-    for application in applications:
-        take = min(left, application.amount_minor)
-        if take > 0:
-            plan.append((application.invoice_id, take))
-            left -= take
-    if left:
-        raise NotAllowed("That is more than this payment paid on the invoice.")
+    plan = _refund_plan(merchant=merchant, payment=payment, amount=amount, invoice_id=invoice_id)
     invoices = invoices_lock(merchant=merchant, invoice_ids=[i for i, _ in plan])
-    written_off = {invoice.pk for invoice in invoices if invoice.status == InvoiceStatus.UNCOLLECTIBLE}
+    parts = dict(plan)
     refund = Refund.objects.create(
         merchant=merchant,
         payment=payment,
@@ -746,21 +769,12 @@ def _refund_create(
         idempotency_key=idempotency_key or None,
         request_fingerprint=fingerprint,
     )
-    legs = []
-    for invoice_pk, minor in plan:
-        legs.append(Leg(Account.RECEIVABLE, minor, invoice_id=invoice_pk, payment_id=payment.pk))
-        legs.append(Leg(Account.UNAPPLIED, -minor, payment_id=payment.pk))
-        if invoice_pk in written_off:
-            legs.append(Leg(Account.RECEIVABLE, -minor, invoice_id=invoice_pk))
-            legs.append(Leg(Account.BAD_DEBT, minor))
-    legs.append(Leg(Account.UNAPPLIED, amount.minor, payment_id=payment.pk))
-    legs.append(Leg(Account.CLEARING, -amount.minor, payment_id=payment.pk, method=payment.method))
     totals = journal_post(
         merchant=merchant,
         kind=EntryKind.REFUND_ISSUED,
         customer_id=customer_id,
         currency=payment.currency,
-        legs=legs,
+        legs=_money_back_legs(payment=payment, minor=amount.minor, plan=[(i, parts[i.pk]) for i in invoices]),
         now=now,
         actor=actor,
         memo=f"Refund of {payment.number}",
@@ -768,7 +782,7 @@ def _refund_create(
     payments_totals_apply(payments=[payment], totals=totals)
     invoice_totals_apply(invoices=invoices, totals=totals)
     applications_totals_apply(merchant=merchant, totals=totals, now=now)
-    reopened = ", ".join(i.number for i in invoices if i.pk not in written_off)
+    reopened = ", ".join(i.number for i in invoices if i.status != InvoiceStatus.UNCOLLECTIBLE)
     activity_record(
         merchant=merchant,
         customer_id=customer_id,

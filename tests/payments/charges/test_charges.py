@@ -14,6 +14,7 @@ from settle.core.money import Money
 from settle.customers.models import Activity, Customer
 from settle.gateways.sandbox import SandboxGateway
 from settle.invoicing.models import InvoiceStatus, JournalEntry
+from settle.invoicing.services import invoice_mark_uncollectible
 from settle.payments.charges import charge_attempt_reconcile, charge_attempts_reconcile_due
 from settle.payments.models import ChargeAttempt, ChargeState, Payment, PaymentMethod, PaymentStatus
 from settle.payments.receipts import _Writer
@@ -343,3 +344,23 @@ def test_a_gateway_method_cannot_be_recorded_by_hand(merchant: Merchant, custome
 
     with writes_nothing(), pytest.raises(InvalidInput, match="through the payment gateway"):
         make_payment(merchant, customer, 1_000, [invoice], method=PaymentMethod.CARD)
+
+
+def test_a_bank_return_on_a_written_off_invoice_leaves_it_written_off(
+    merchant: Merchant, customer: Customer, gateway: SandboxGateway
+) -> None:
+    monday = move_to_a_monday()
+    invoice = make_invoice(merchant, customer, 20_000)
+    attempt = pay(
+        merchant, customer, [invoice], bank_account(gateway, ACCOUNTS["R01"]), minor=5_000, allow_partial=True
+    )
+    invoice_mark_uncollectible(merchant=merchant, invoice_id=invoice.pk)
+
+    sandbox_advance(now=monday + dt.timedelta(days=7))
+    assert reconcile(merchant, attempt).state == ChargeState.RETURNED
+
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.UNCOLLECTIBLE and invoice.balance_minor == 0
+    assert Payment.objects.get().status == PaymentStatus.RETURNED
+    assert "owe" not in Activity.objects.get(verb="payment.returned").summary
+    assert ledger_verify().ok

@@ -116,3 +116,18 @@ def test_a_pending_bank_debit_cannot_be_refunded(
     with writes_nothing(), pytest.raises(NotAllowed, match="not settled"):
         refund(merchant, attempt.payment, 5_000, "r-1")
     assert not sandbox.Refund.objects.exists()
+
+
+def test_a_refund_the_books_would_refuse_never_reaches_the_gateway(
+    merchant: Merchant, customer: Customer, paid: Payment
+) -> None:
+    not_paid_by_it = make_invoice(merchant, customer, 5_000)
+    with writes_nothing(), pytest.raises(NotAllowed, match="did not pay that invoice"):
+        refund_create(
+            merchant=merchant,
+            payment_id=paid.pk,
+            amount=usd(1_000),
+            invoice_id=not_paid_by_it.pk,
+            idempotency_key="r-x",
+        )
+    assert not sandbox.Refund.objects.exists()
