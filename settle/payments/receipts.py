@@ -43,8 +43,9 @@ LETTER_TERRITORIES = frozenset({"US", "CA", "MX", "PH", "CL", "CO", "VE", "GT", 
 class _Writer:
     """Formats dates, quantities, rates and amounts the way one locale writes them."""
 
-    def __init__(self, merchant: Merchant, locale: str | None) -> None:
+    def __init__(self, merchant: Merchant, locale: str | None, *, with_logo: bool) -> None:
         self.merchant = merchant
+        self.with_logo = with_logo
         self.locale = (locale or merchant.locale).replace("-", "_")
         self.language = language_of(self.locale)
         try:
@@ -90,7 +91,7 @@ class _Writer:
             address_lines=tuple(line.strip() for line in merchant.address.splitlines() if line.strip()),
             email=merchant.email,
             phone=_phone(merchant.phone),
-            logo=_logo_bytes(merchant),
+            logo=_logo_bytes(merchant) if self.with_logo else None,
         )
 
     def customer_party(self, customer: Customer) -> Party:
@@ -132,11 +133,14 @@ def _logo_bytes(merchant: Merchant) -> bytes | None:
     return data
 
 
-def invoice_document(*, merchant: Merchant, invoice_id: int, locale: str | None = None) -> InvoiceDocument:
+def invoice_document(
+    *, merchant: Merchant, invoice_id: int, locale: str | None = None, with_logo: bool = True
+) -> InvoiceDocument:
     """The invoice as its document shows it, in `locale` (the merchant's by default): lines,
     totals, and the payments and credits applied to it. Three queries. Raises
-    Invoice.DoesNotExist for an id that is not the merchant's."""
-    write = _Writer(merchant, locale)
+    Invoice.DoesNotExist for an id that is not the merchant's. A web page, which shows the logo by
+    its URL, passes `with_logo=False` and spares reading the file."""
+    write = _Writer(merchant, locale, with_logo=with_logo)
     invoice = (
         Invoice.objects.select_related("customer")
         .prefetch_related(
@@ -198,11 +202,13 @@ def invoice_document(*, merchant: Merchant, invoice_id: int, locale: str | None 
     )
 
 
-def receipt_document(*, merchant: Merchant, payment_id: int, locale: str | None = None) -> ReceiptDocument:
+def receipt_document(
+    *, merchant: Merchant, payment_id: int, locale: str | None = None, with_logo: bool = True
+) -> ReceiptDocument:
     """The receipt of a payment, in `locale` (the merchant's by default): how it was paid, the
     invoices it paid and how much of each, what was kept as credit, refunds. Three queries.
-    Raises Payment.DoesNotExist for an id that is not the merchant's."""
-    write = _Writer(merchant, locale)
+    Raises Payment.DoesNotExist for an id that is not the merchant's; `with_logo` as for invoices."""
+    write = _Writer(merchant, locale, with_logo=with_logo)
     payment = (
         Payment.objects.select_related("customer")
         .prefetch_related(

@@ -248,6 +248,9 @@ def _payment_record(
     now: dt.datetime | None,
     charged: GatewayCharge | None = None,
 ) -> Payment:
+    """`charged`: money a gateway already took. It is never refused for the invoices' sake: an
+    invoice paid or voided since the charge began is skipped, and what is left over stays as
+    customer credit."""
     now = now or clock.now()
     currency_exponent(amount.currency)
     require_positive(amount)
@@ -270,6 +273,8 @@ def _payment_record(
     if amounts is not None:
         invoice_ids = list(dict.fromkeys([*invoice_ids, *amounts]))
     invoices = invoices_lock(merchant=merchant, invoice_ids=invoice_ids, customer_id=customer_id)
+    if charged is not None:
+        invoices = [invoice for invoice in invoices if invoice.status in COLLECTIBLE_STATUSES]
     plan = _allocate(available=amount, invoices=invoices, amounts=amounts, locale=merchant.locale)
     excess = amount.minor - sum(minor for _, minor in plan)
     if excess and not keep_excess_as_credit:
@@ -370,20 +375,16 @@ def gateway_payment_record(
     now: dt.datetime,
 ) -> Payment:
     """Record money a gateway has taken (or, for a pending bank debit, is taking), through the same
-    path as a manual payment: journal, applications, caches, timeline.
-
-    The money is already with the gateway, so this never refuses for the invoices' sake: an invoice
-    paid or voided since the charge began is skipped and what is left over stays as customer
-    credit. Runs inside the caller's transaction; the caller guarantees it runs once per charge."""
-    customer_lock(merchant=merchant, customer_id=customer_id)
-    invoices = invoices_lock(merchant=merchant, invoice_ids=invoice_ids, customer_id=customer_id)
+    path as a manual payment: journal, applications, caches, timeline; never refused for the
+    invoices' sake (see `_payment_record`). Runs inside the caller's transaction; the caller
+    guarantees it runs once per charge."""
     return _payment_record(
         merchant=merchant,
         customer_id=customer_id,
         amount=amount,
         method=method,
         received_on=None,
-        invoice_ids=[invoice.pk for invoice in invoices if invoice.status in COLLECTIBLE_STATUSES],
+        invoice_ids=invoice_ids,
         amounts=None,
         keep_excess_as_credit=True,
         check_number="",

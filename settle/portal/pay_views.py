@@ -146,8 +146,9 @@ class _Viewing(NamedTuple):
     doc: InvoiceDocument
 
 
-def _session_invoice(request: HttpRequest, now: dt.datetime) -> _Viewing | HttpResponse:
-    """The session's invoice and its document in the page's locale, or the refusal page."""
+def _session_invoice(request: HttpRequest, now: dt.datetime, *, for_pdf: bool = False) -> _Viewing | HttpResponse:
+    """The session's invoice and its document in the page's locale, or the refusal page. Only a PDF
+    needs the logo's bytes; a page shows it by its URL."""
     claim = request.session.get(PORTAL_SESSION_KEY)
     link = portal_session_link(request, now=now)
     if link is None or link.purpose != LinkPurpose.PAY_INVOICE:
@@ -156,7 +157,7 @@ def _session_invoice(request: HttpRequest, now: dt.datetime) -> _Viewing | HttpR
     locale = babel_locale(translation.get_language(), merchant.locale)
     with merchant_scope(merchant):
         invoice = link.invoices.get()
-        doc = invoice_document(merchant=merchant, invoice_id=invoice.pk, locale=locale)
+        doc = invoice_document(merchant=merchant, invoice_id=invoice.pk, locale=locale, with_logo=for_pdf)
     return _Viewing(merchant, invoice, locale, doc)
 
 
@@ -197,7 +198,7 @@ def invoice_page(request: HttpRequest) -> HttpResponse:
 @require_safe
 def invoice_pdf_download(request: HttpRequest) -> HttpResponse:
     """The invoice's PDF, written in the page's language."""
-    found = _session_invoice(request, clock.now())
+    found = _session_invoice(request, clock.now(), for_pdf=True)
     if isinstance(found, HttpResponse):
         return found
     doc = found.doc
@@ -436,7 +437,9 @@ def paid_page(request: HttpRequest) -> HttpResponse:
     if paid is None:
         return HttpResponseRedirect(reverse("pay:invoice"), status=303)
     with merchant_scope(found.merchant):
-        receipt = receipt_document(merchant=found.merchant, payment_id=paid.payment_id, locale=found.locale)
+        receipt = receipt_document(
+            merchant=found.merchant, payment_id=paid.payment_id, locale=found.locale, with_logo=False
+        )
     context = {
         "merchant": found.merchant,
         "doc": found.doc,

@@ -14,13 +14,15 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage
 from django.db import connections
 from django.test import Client, override_settings
 from django.urls import reverse
 from pytest_django.live_server_helper import LiveServer
 
 from settle.core import clock
-from settle.core.tenancy import merchant_scope
+from settle.core.tenancy import all_merchants, merchant_scope
 from settle.customers.models import Customer
 from settle.invoicing.models import Invoice
 from settle.invoicing.services import invoice_void
@@ -30,6 +32,7 @@ from settle.payments.payment_settings import payment_settings_get
 from settle.portal.pay_views import babel_locale
 from settle.tenants.models import Merchant
 from tests.conftest import make_customer, make_invoice, make_merchant, make_payment
+from tests.portal.test_logo import PNG
 
 INVOICE_URL = "/l/invoice/"
 PDF_URL = "/l/invoice/pdf/"
@@ -453,3 +456,23 @@ def test_a_french_phone_opens_the_link_and_reads_its_invoice(
         finally:
             browser.close()
             connections.close_all()
+
+
+def test_only_the_pdf_reads_the_logo_file(
+    client: Client, merchant: Merchant, invoice: Invoice, settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.MEDIA_ROOT = tmp_path
+    with all_merchants():
+        merchant.logo.save("shop.png", ContentFile(PNG))
+    reads: list[str] = []
+    real_open = FileSystemStorage.open
+
+    def counting_open(storage: FileSystemStorage, name: str, mode: str = "rb") -> Any:
+        reads.append(name)
+        return real_open(storage, name, mode)
+
+    monkeypatch.setattr(FileSystemStorage, "open", counting_open)
+    opened(client, merchant, invoice)
+    assert reads == []
+    assert client.get("/l/invoice/pdf/").content.startswith(b"%PDF")
+    assert reads == [merchant.logo.name]
