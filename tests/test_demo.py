@@ -17,7 +17,22 @@ from settle.backoffice.demo_data import DEMO_PASSWORD, OWNER_EMAIL, VIEWER_EMAIL
 from settle.core import clock
 from settle.core.tenancy import all_merchants
 from settle.invoicing.models import CreditMemo, Invoice, InvoiceStatus, Order
-from settle.payments.models import GATEWAY_METHODS, Application, Payment, PaymentMethod, Refund
+from settle.messaging.models import Message, MessageChannel, Purpose
+from settle.notifications.models import Notification, NotificationKind
+from settle.payments.models import (
+    Application,
+    ChargeAttempt,
+    ChargeState,
+    LinkPurpose,
+    Payment,
+    PaymentMethod,
+    PaymentSettings,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+    SavedMethod,
+    SecureLink,
+)
 from settle.payments.verify import ledger_verify
 from settle.tenants.models import Membership, Merchant, Role
 from tests.conftest import written_rows
@@ -43,7 +58,10 @@ def demo(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
 def test_demo_covers_every_invoice_state_and_payment_method(demo: str) -> None:
     with all_merchants():
         assert set(Invoice.objects.values_list("status", flat=True)) == set(InvoiceStatus.values)
-        assert set(Payment.objects.values_list("method", flat=True)) == set(PaymentMethod.values) - GATEWAY_METHODS
+        assert set(Payment.objects.values_list("method", flat=True)) == set(PaymentMethod.values) - {
+            PaymentMethod.WALLET,
+            PaymentMethod.BNPL,
+        }
         assert (
             Invoice.objects.filter(tax_minor__gt=0).exists() and Invoice.objects.filter(discount_minor__gt=0).exists()
         )
@@ -85,6 +103,54 @@ def test_demo_has_every_credit_and_refund_flow(demo: str) -> None:
     report = ledger_verify()
     assert report.ok, report.mismatches
     assert report.entries > 0
+
+
+def test_demo_is_paid_by_link(demo: str) -> None:
+    with all_merchants():
+        merchants = {m.currency: m for m in Merchant.objects.all()}
+        settings = {s.merchant.currency: s for s in PaymentSettings.objects.select_related("merchant")}
+        assert {s.gateway for s in settings.values()} == {"sandbox"}
+        assert all(s.bnpl_enabled and s.wallets_enabled and s.confirmation_message_enabled for s in settings.values())
+        assert settings["USD"].venmo_username and settings["USD"].zelle_recipient and settings["USD"].ach_enabled
+        assert settings["CAD"].paypal_handle and not settings["CAD"].venmo_username and not settings["CAD"].ach_enabled
+        for merchant in merchants.values():
+            online = Payment.objects.filter(merchant=merchant).exclude(gateway="")
+            assert online.filter(method=PaymentMethod.CARD, last4="4242", status=PaymentStatus.SUCCEEDED).exists()
+            assert online.filter(status=PaymentStatus.VOIDED).exists()
+            assert (
+                Refund.objects.filter(merchant=merchant, status=RefundStatus.SUCCEEDED)
+                .exclude(gateway_reference="")
+                .exists()
+            )
+            notifications = Notification.objects.filter(merchant=merchant)
+            assert notifications.filter(kind=NotificationKind.PAYMENT_RECEIVED).count() == online.count()
+            assert notifications.filter(kind=NotificationKind.PAID_ELSEWHERE, needs_action=True).exists()
+            assert (
+                SavedMethod.objects.filter(merchant=merchant, kind="card", removed_at=None)
+                .exclude(consent_text="")
+                .exists()
+            )
+            messages = Message.objects.filter(merchant=merchant)
+            assert messages.filter(purpose=Purpose.PAYMENT_CONFIRMATION).count() >= online.count() - 1
+            assert messages.filter(purpose=Purpose.STATEMENT, channel=MessageChannel.EMAIL).exists()
+            assert messages.filter(purpose=Purpose.PROFILE_REQUEST).exists()
+            links = SecureLink.objects.filter(merchant=merchant)
+            assert links.filter(public=True, purpose=LinkPurpose.PAY_INVOICE).exists()
+            assert links.filter(purpose=LinkPurpose.VIEW_RECEIPT).exists()
+            assert links.filter(purpose=LinkPurpose.ADD_PAYMENT_METHOD, single_use=True).exists()
+        usd = Payment.objects.filter(merchant=merchants["USD"], method=PaymentMethod.BANK_ACCOUNT)
+        assert set(usd.values_list("status", flat=True)) == {
+            PaymentStatus.SUCCEEDED,
+            PaymentStatus.PENDING,
+            PaymentStatus.RETURNED,
+        }
+        returned = ChargeAttempt.objects.get(merchant=merchants["USD"], state=ChargeState.RETURNED)
+        assert returned.decline_code == "R01"
+        assert Notification.objects.filter(
+            kind=NotificationKind.PAYMENT_RETURNED, payment_id=returned.payment_id, needs_action=True
+        ).exists()
+        assert SavedMethod.objects.filter(merchant=merchants["USD"], kind="ach").exists()
+    assert "paid online" in demo
 
 
 def test_demo_merchants_and_sign_ins(demo: str) -> None:

@@ -42,5 +42,6 @@ def test_the_sweepers_are_scheduled(settings: object) -> None:
         "charge_attempts_reconcile_due",
         "inbound_events_process_due",
         "messages_sweep",
+        "refunds_reconcile_due",
         "sandbox_advance_task",
     ]

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "settle.customers",
     "settle.messaging",
     "settle.invoicing",
+    "settle.notifications",
     "settle.payments",
     "settle.backoffice",
     "settle.portal",
@@ -59,7 +60,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "settle.portal.middleware.CustomerLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
+    "settle.portal.middleware.SameOriginCsrfMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -157,6 +158,7 @@ SETTLE_PERIODIC_TASKS = {
     # The sandbox processor's heartbeat: settles and returns bank debits, re-sends due webhooks.
     "settle.sandbox.tasks.sandbox_advance_task": 60,
     "settle.payments.tasks.charge_attempts_reconcile_due": 60,
+    "settle.payments.tasks.refunds_reconcile_due": 60,
     "settle.payments.tasks.inbound_events_process_due": 60,
 }
 

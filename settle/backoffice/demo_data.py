@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
 
@@ -36,6 +37,8 @@ from settle.customers.services import (
     customer_create,
     external_reference_set,
 )
+from settle.gateways.base import MethodKind, VaultedMethod
+from settle.gateways.sandbox import SandboxGateway
 from settle.invoicing.models import TERMS_DAYS, Terms
 from settle.invoicing.selectors import invoice_detail, invoice_list, receivables_summary
 from settle.invoicing.services import (
@@ -50,9 +53,17 @@ from settle.invoicing.services import (
     order_create,
     quick_payment_request_create,
 )
-from settle.payments.models import PaymentMethod
+from settle.messaging.models import MessageChannel
+from settle.payments.charges import charge_attempt_reconcile, charge_attempt_start, payment_void
+from settle.payments.confirmations import paid_elsewhere_tell
+from settle.payments.models import ChargeState, PaymentMethod
+from settle.payments.payment_settings import payment_settings_update
+from settle.payments.profile_requests import payment_profile_request_send
+from settle.payments.requests import quick_payment_request_send, statement_request_send
 from settle.payments.selectors import applications_for_invoice
 from settle.payments.services import application_move_to_credit, credit_apply, payment_record, refund_create
+from settle.payments.social import HANDLE_FIELDS
+from settle.payments.vault import saved_method_add
 from settle.payments.verify import ledger_verify
 from settle.tenants.models import Merchant, Role
 from settle.tenants.selectors import memberships_for_user
@@ -124,6 +135,11 @@ class Flavour:
     order_notes: tuple[str, ...]
     deposit_note: str
     other_reference: str
+    social_handles: dict[str, str]  # payment settings field → handle
+    bank_debits: bool  # the sandbox debits US bank accounts in USD only
+    bnpl_minimum: int  # in whole units of the currency
+    paid_elsewhere_app: str
+    consent_text: str  # what a customer agrees to when a method is saved
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -309,6 +325,18 @@ MAPLE_STREET = Flavour(
     """),
     deposit_note="Deposit for parts",
     other_reference="Gift certificate",
+    social_handles={
+        "venmo_username": "MapleStreetAuto",
+        "paypal_handle": "MapleStreetAuto",
+        "cashapp_cashtag": "$MapleStreetAuto",
+        "zelle_recipient": "office@maplestreetauto.example.com",
+    },
+    bank_debits=True,
+    bnpl_minimum=250,
+    paid_elsewhere_app="venmo",
+    consent_text=(
+        "I authorize Maple Street Auto Repair to charge this payment method for invoices I approve, until I remove it."
+    ),
 )
 
 CLINIQUE_DU_PLATEAU = Flavour(
@@ -467,6 +495,14 @@ CLINIQUE_DU_PLATEAU = Flavour(
     order_notes=("Commande de nourriture, à payer au ramassage", "Soumission acceptée par téléphone"),
     deposit_note="Dépôt pour chirurgie",
     other_reference="Virement Interac",
+    social_handles={"paypal_handle": "CliniqueDuPlateau"},
+    bank_debits=False,
+    bnpl_minimum=300,
+    paid_elsewhere_app="paypal",
+    consent_text=(
+        "J'autorise la Clinique vétérinaire du Plateau à débiter ce mode de paiement pour les factures "
+        "que j'approuve, jusqu'à ce que je le retire."
+    ),
 )
 
 FLAVOURS = (MAPLE_STREET, CLINIQUE_DU_PLATEAU)
@@ -570,6 +606,10 @@ class _History:
         self.methods_not_yet_used = self.rng.sample(sorted(flavour.methods), len(flavour.methods))
         self.customers: list[_Customer] = []
         self.returns_settled = 0
+        self.gateway = SandboxGateway()
+        self.charge_keys = itertools.count(1)
+        self.bank_debits_in_flight: list[int] = []  # charge attempts waiting for the bank
+        self.methods_saved: dict[int, VaultedMethod] = {}
 
     # Running the stories in time order.
 
@@ -580,6 +620,7 @@ class _History:
 
     def load(self) -> MerchantReport:
         self.profiles = self._contact_profiles()
+        self._payment_settings()
         self._customers()
         self._plan()
         while self.steps:
@@ -1136,6 +1177,7 @@ class _History:
             self.story_goodwill_credit()
         for _ in range(max(1, round(5 * self.scale))):
             self.story_order_not_checked_out()
+        self._plan_paid_by_link()
 
     def story_paid(self) -> int:
         c, box = self.new_story()
@@ -1468,6 +1510,252 @@ class _History:
             self.counts["orders not checked out"] += 1
 
         self.at(self.moment(self.rng.randint(0, 6)), record)
+
+    # Paid by link: customers paying online through the sandbox processor, what both sides are
+    # told, and the links the merchant sends. All of it in the last weeks, so it is what the
+    # merchant sees first.
+
+    def _payment_settings(self) -> None:
+        """Every way to pay on, the social apps the merchant's currency allows, pay-later from a
+        minimum, and a thank-you message with a receipt link after each online payment."""
+        payment_settings_update(
+            merchant=self.merchant,
+            acting=memberships_for_user(self.owner).get(merchant=self.merchant),
+            now=self.moment(HISTORY_DAYS),
+            gateway=self.gateway.name,
+            card_enabled=True,
+            ach_enabled=self.flavour.bank_debits,
+            wallets_enabled=True,
+            bnpl_enabled=True,
+            bnpl_minimum=Money(self.flavour.bnpl_minimum * self.unit, self.flavour.currency),
+            partial_payments_allowed=True,
+            confirmation_message_enabled=True,
+            **{name: self.flavour.social_handles.get(name, "") for name in HANDLE_FIELDS.values()},
+        )
+
+    def _plan_paid_by_link(self) -> None:
+        for _ in range(max(2, round(6 * self.scale))):
+            self.story_paid_online()
+        self.story_saved_method_pays(MethodKind.CARD)
+        self.story_gateway_refund()
+        self.story_gateway_void()
+        self.story_paid_elsewhere()
+        self.story_quick_payment_link()
+        self.story_statement_sent()
+        self.story_payment_method_requested()
+        if self.flavour.bank_debits:
+            self.story_saved_method_pays(MethodKind.ACH)
+            self.story_bank_debit_returned()
+            self.at(self.moment(3), self.bank_days_pass)
+            self.story_bank_debit_pending()
+
+    def test_method(self, customer: _Customer, kind: MethodKind, behaviour: str = "succeed") -> VaultedMethod:
+        return self.gateway.test_method_vault(kind=kind, behaviour=behaviour, holder_name=customer.name)
+
+    def pay_online(
+        self, customer: _Customer, now: dt.datetime, invoice_ids: Sequence[int], method: VaultedMethod
+    ) -> int:
+        """The customer pays what the invoices owe on the pay page: a charge through the processor,
+        which records the payment (pending for a bank debit) and tells the merchant and the customer."""
+        attempt = charge_attempt_start(
+            merchant=self.merchant,
+            customer_id=customer.id,
+            invoice_ids=invoice_ids,
+            amount=Money(sum(self.balance(i) for i in invoice_ids), self.flavour.currency),
+            kind=method.kind,
+            token=method.token,
+            idempotency_key=f"demo-{next(self.charge_keys)}",
+            return_url=f"{settings.SETTLE_BASE_URL}/",
+            card_brand=method.brand,
+            last4=method.last4,
+            now=now,
+        )
+        if attempt.state not in (ChargeState.SUCCEEDED, ChargeState.PENDING) or attempt.payment_id is None:
+            raise DemoFailed(f"The sandbox did not take a demo payment: {attempt.state} {attempt.message}")
+        if attempt.state == ChargeState.PENDING:
+            self.bank_debits_in_flight.append(attempt.pk)
+        method_name = PaymentMethod.CARD if method.kind == MethodKind.CARD else PaymentMethod.BANK_ACCOUNT
+        self.counts["payments"] += 1
+        self.counts[f"payments by {method_name}"] += 1
+        self.counts["paid online"] += 1
+        return attempt.payment_id
+
+    def story_paid_online(self) -> None:
+        """An invoice paid by card from its link, the day it was sent or the next."""
+        c, box = self.new_story()
+        start = self.moment(self.rng.randint(2, 45))
+        self.invoice(c, start, box, "a")
+        self.at(
+            self.after(start, 0, 1),
+            lambda now: self.pay_online(c, now, [box["a"]], self.test_method(c, MethodKind.CARD)),
+        )
+
+    def story_saved_method_pays(self, kind: MethodKind) -> None:
+        """A customer saves a card (or bank account) with its authorization, and a later invoice is
+        paid with it; a bank debit stays pending until the bank days pass."""
+        c, box = self.new_story()
+        saved = self.moment(self.rng.randint(25, 40))
+        start = self.moment(self.rng.randint(5, 12))
+
+        def save(now: dt.datetime) -> None:
+            vaulted = self.test_method(c, kind)
+            box["method"] = saved_method_add(
+                merchant=self.merchant,
+                customer_id=c.id,
+                vaulted=vaulted,
+                friendly_name="",
+                billing_address="",
+                consent_text=self.flavour.consent_text,
+                consent_ip="203.0.113.24",
+                now=now,
+            ).pk
+            self.methods_saved[box["method"]] = vaulted
+            self.counts["payment methods saved"] += 1
+
+        self.at(saved, save)
+        self.invoice(c, start, box, "a")
+        self.at(
+            self.after(start, 0, 1), lambda now: self.pay_online(c, now, [box["a"]], self.methods_saved[box["method"]])
+        )
+
+    def story_gateway_refund(self) -> None:
+        """Paid by card, then part of it given back through the processor."""
+        c, box = self.new_story()
+        start = self.moment(self.rng.randint(15, 40))
+        paid = self.after(start, 0, 1)
+        reason = self.rng.choice(self.flavour.return_reasons)
+        self.invoice(c, start, box, "a")
+
+        def pay(now: dt.datetime) -> None:
+            box["back"] = self.part_of(self.balance(box["a"]), 0.1, 0.3)
+            box["payment"] = self.pay_online(c, now, [box["a"]], self.test_method(c, MethodKind.CARD))
+
+        self.at(paid, pay)
+        self.at(
+            self.after(paid, 1, 5),
+            lambda now: self.refund(box["payment"], box["back"], now, reason=reason, invoice_id=box["a"]),
+        )
+
+    def story_gateway_void(self) -> None:
+        """Paid by card by mistake and voided before the funds settled: the invoice owes again."""
+        c, box = self.new_story()
+        start = self.moment(1)
+        paid = self.after(start, 0, 0)
+        self.invoice(c, start, box, "a", terms=(Terms.DUE_ON_RECEIPT, None))
+        self.at(
+            paid,
+            lambda now: box.__setitem__(
+                "payment", self.pay_online(c, now, [box["a"]], self.test_method(c, MethodKind.CARD))
+            ),
+        )
+
+        def void(now: dt.datetime) -> None:
+            payment_void(merchant=self.merchant, payment_id=box["payment"], actor=self.owner, now=now)
+            self.counts["payments voided"] += 1
+
+        self.at(self.after(paid, 0, 0), void)
+
+    def story_bank_debit_returned(self) -> None:
+        """A bank debit that the customer's bank sends back (R01): the invoice owes again and the
+        merchant gets a To-Do."""
+        c, box = self.new_story()
+        start = self.moment(self.rng.randint(8, 12))
+        self.invoice(c, start, box, "a")
+        self.at(
+            self.after(start, 0, 1),
+            lambda now: self.pay_online(c, now, [box["a"]], self.test_method(c, MethodKind.ACH, "return_r01")),
+        )
+
+    def bank_days_pass(self, now: dt.datetime) -> None:
+        """A week passes at the processor: the bank debits made so far settle or come back, and
+        each is checked with the processor as the reconciliation job would."""
+        self.gateway.test_clock_advance(days=8)
+        for attempt_id in self.bank_debits_in_flight:
+            attempt = charge_attempt_reconcile(merchant=self.merchant, attempt_id=attempt_id, now=now)
+            self.counts[f"bank debits {attempt.state}"] += 1
+        self.bank_debits_in_flight.clear()
+
+    def story_bank_debit_pending(self) -> None:
+        c, box = self.new_story()
+        start = self.moment(2)
+        self.invoice(c, start, box, "a")
+        self.at(
+            self.after(start, 0, 1),
+            lambda now: self.pay_online(c, now, [box["a"]], self.test_method(c, MethodKind.ACH)),
+        )
+
+    def story_paid_elsewhere(self) -> None:
+        """The customer taps "I've paid" with a social app: a To-Do, and nothing marked paid."""
+        c, box = self.new_story()
+        start = self.moment(self.rng.randint(1, 4))
+        self.invoice(c, start, box, "a", terms=(Terms.DUE_ON_RECEIPT, None))
+
+        def tell(now: dt.datetime) -> None:
+            paid_elsewhere_tell(
+                merchant=self.merchant,
+                invoice_ids=[box["a"]],
+                app=self.flavour.paid_elsewhere_app,
+                claim=f"demo-{box['a']}",
+                now=now,
+            )
+            self.counts["paid elsewhere, to confirm"] += 1
+
+        self.at(self.after(start, 0, 1), tell)
+
+    def story_quick_payment_link(self) -> None:
+        """A quick payment request texted with its public link, which can be shared anywhere."""
+        c = self.pick_customer()
+        amount = Money(self.rng.randint(40, 400) * self.unit, self.flavour.currency)
+        reference = self.flavour.quick_reference.format(n=next(self.reference_numbers))
+
+        def send(now: dt.datetime) -> None:
+            quick_payment_request_send(
+                merchant=self.merchant,
+                customer_id=c.id,
+                amount=amount,
+                reference=reference,
+                channel=MessageChannel.SMS if c.phone else MessageChannel.EMAIL,
+                public=True,
+                actor=self.owner,
+                now=now,
+            )
+            self.counts["invoices"] += 1
+            self.counts["quick payment requests"] += 1
+            self.counts["requests sent"] += 1
+
+        self.at(self.moment(self.rng.randint(0, 3)), send)
+
+    def story_statement_sent(self) -> None:
+        """A company is e-mailed one link to pay its two open invoices together."""
+        c, box = self.new_story(company=True)
+        terms = (Terms.NET_30, None)
+        self.invoice(c, self.moment(self.rng.randint(25, 35)), box, "a", terms=terms)
+        self.invoice(c, self.moment(self.rng.randint(8, 15)), box, "b", terms=terms)
+
+        def send(now: dt.datetime) -> None:
+            statement_request_send(
+                merchant=self.merchant,
+                customer_id=c.id,
+                invoice_ids=[box["a"], box["b"]],
+                channel=MessageChannel.EMAIL,
+                actor=self.owner,
+                now=now,
+            )
+            self.counts["requests sent"] += 1
+
+        self.at(self.moment(self.rng.randint(0, 2)), send)
+
+    def story_payment_method_requested(self) -> None:
+        """The merchant e-mails a customer a link to add a payment method for next time."""
+        c = self.pick_customer()
+
+        def send(now: dt.datetime) -> None:
+            payment_profile_request_send(
+                merchant=self.merchant, customer_id=c.id, channel=MessageChannel.EMAIL, actor=self.owner, now=now
+            )
+            self.counts["requests sent"] += 1
+
+        self.at(self.moment(self.rng.randint(0, 4)), send)
 
 
 def _ascii(text: str) -> str:

@@ -131,7 +131,7 @@ class InvoiceForm(MerchantForm):
     draft = forms.BooleanField(required=False, label="Save as draft")
 
 
-class QuickRequestForm(MerchantForm):
+class QuickRequestForm(IdempotentForm, MerchantForm):
     customer = customer_field()
     amount = PositiveMoneyField()
     reference = forms.CharField(max_length=60, label="Reference number")

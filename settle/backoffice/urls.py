@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("settle.backoffice.urls_documents")),
     path("", include("settle.backoffice.urls_payment_settings")),
     path("", include("settle.backoffice.urls_send")),
+    path("", include("settle.backoffice.urls_notifications")),
 ]

@@ -22,6 +22,7 @@ urlpatterns = [
     path("payments/new/", payments.payment_new, name="payment_new"),
     path("payments/<int:pk>/", payments.payment_detail, name="payment_detail"),
     path("payments/<int:pk>/refund/", payments.refund_new, name="refund_new"),
+    path("payments/<int:pk>/void/", payments.payment_void, name="payment_void"),
     path("credits/", credits.credit_list, name="credit_list"),
     path("credits/new/", credits.credit_memo_new, name="credit_memo_new"),
     path("credits/apply/", credits.credit_apply, name="credit_apply"),

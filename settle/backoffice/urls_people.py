@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import customers, dashboard, settings
+from .views import customers, dashboard, profile_requests, settings
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -15,6 +15,11 @@ urlpatterns = [
     path("customers/<int:pk>/contacts/<int:contact_pk>/", customers.contact_edit, name="contact_edit"),
     path("customers/<int:pk>/contacts/<int:contact_pk>/revoke/", customers.contact_revoke, name="contact_revoke"),
     path("customers/<int:pk>/references/", customers.external_reference_new, name="external_reference_new"),
+    path(
+        "customers/<int:pk>/payment-method-request/",
+        profile_requests.payment_profile_request,
+        name="payment_profile_request",
+    ),
     path("settings/", settings.merchant_settings, name="settings"),
     path("settings/contact-profiles/", settings.contact_profiles, name="contact_profiles"),
     path("settings/contact-profiles/<int:pk>/", settings.contact_profile_edit, name="contact_profile_edit"),

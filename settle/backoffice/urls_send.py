@@ -1,4 +1,4 @@
-"""Sending an invoice or payment request from the back office."""
+"""Sending from the back office: an invoice, a new message to a customer, a quick payment link."""
 
 from django.urls import path
 
@@ -6,4 +6,6 @@ from .views import send
 
 urlpatterns = [
     path("invoices/<int:pk>/send/", send.invoice_send, name="invoice_send"),
+    path("messages/new/", send.message_new, name="message_new"),
+    path("requests/link/<int:pk>/", send.quick_request_link, name="quick_request_link"),
 ]

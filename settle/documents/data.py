@@ -12,7 +12,8 @@ PageFormat = Literal["A4", "Letter"]
 
 
 class Status(StrEnum):
-    """Where the document's subject stands; PAID, VOID and REFUNDED are stamped across the page."""
+    """Where the document's subject stands; PAID, VOID, REFUNDED and RETURNED are stamped across the
+    page."""
 
     DRAFT = "draft"
     OPEN = "open"
@@ -21,9 +22,10 @@ class Status(StrEnum):
     VOID = "void"
     UNCOLLECTIBLE = "uncollectible"
     REFUNDED = "refunded"
+    RETURNED = "returned"  # a bank debit the bank sent back: it paid nothing
 
 
-STAMPED = frozenset({Status.PAID, Status.VOID, Status.REFUNDED})
+STAMPED = frozenset({Status.PAID, Status.VOID, Status.REFUNDED, Status.RETURNED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +110,7 @@ class ReceiptDocument:
     merchant: Party
     customer: Party
     number: str
-    status: Status  # PAID, or REFUNDED once all of it was given back
+    status: Status  # PAID, REFUNDED once all of it was given back, or RETURNED by the bank
     payment_date: str
     method: MethodShown
     amount: str

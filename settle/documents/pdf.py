@@ -26,7 +26,12 @@ MARGIN = 18.0  # mm
 INK = (28, 36, 48)
 MUTED = (102, 112, 133)
 RULE = (207, 212, 220)
-STAMP_COLOURS = {Status.PAID: (200, 50, 43), Status.REFUNDED: (200, 50, 43), Status.VOID: (138, 143, 152)}
+STAMP_COLOURS = {
+    Status.PAID: (200, 50, 43),
+    Status.REFUNDED: (200, 50, 43),
+    Status.VOID: (138, 143, 152),
+    Status.RETURNED: (138, 143, 152),
+}
 LOGO_BOX = (55.0, 20.0)  # mm, width × height the logo is scaled to fit
 MINUS = "\u2212"
 
@@ -279,8 +284,8 @@ def invoice_pdf(doc: InvoiceDocument) -> bytes:
 
 def receipt_pdf(doc: ReceiptDocument) -> bytes:
     """The receipt as a PDF: who paid, when, how (brand and last four digits at most), the
-    invoices it paid, what was kept as credit, refunds; stamped PAID, or REFUNDED once all of it
-    was given back."""
+    invoices it paid, what was kept as credit, refunds; stamped PAID, REFUNDED once all of it was
+    given back, or RETURNED when the bank sent it back."""
     lang = doc.language
     title = label(lang, "receipt")
     sheet = _Sheet(language=lang, page_format=doc.page_format, title=f"{title} {doc.number}", author=doc.merchant.name)

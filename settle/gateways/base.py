@@ -63,6 +63,10 @@ class ChargeRequest:
     return_url: str = ""  # where a 3-D Secure style confirmation sends the customer back
 
 
+# The decline code with which a voided charge answers FAILURE (`fetch_charge`, webhooks).
+DECLINE_VOIDED = "voided"
+
+
 @dataclass(frozen=True, slots=True)
 class ChargeResult:
     outcome: Outcome

@@ -54,12 +54,13 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from settle.core import clock
 from settle.core.money import Money
-from settle.sandbox import api, webhooks
+from settle.sandbox import api, catalogue, services, webhooks
 from settle.sandbox.links import absolute_url
+from settle.sandbox.selectors import sandbox_now
 
 from .base import (
     ChargeRequest,
@@ -81,6 +82,8 @@ WEBHOOK_TOLERANCE = dt.timedelta(minutes=5)
 
 # (operation, JSON request body) → (HTTP status, JSON reply body); raises OSError when no reply came.
 Transport = Callable[[str, bytes], tuple[int, bytes]]
+
+Answer = TypeVar("Answer", ChargeResult, RefundResult, VoidResult)
 
 
 class SandboxUnreachable(Exception):
@@ -176,21 +179,19 @@ class SandboxGateway(Gateway):
             single_use=bool(reply.get("single_use")),
         )
 
-    def _charge_call(self, operation: str, payload: Mapping[str, object]) -> ChargeResult:
+    def _answer(self, result: type[Answer], operation: str, payload: Mapping[str, object]) -> Answer:
+        """Call `operation` and read its reply as a `result` (the fields it has of reference,
+        decline code, message and action URL): UNKNOWN without a usable reply, FAILURE with the
+        refusal's code when the sandbox refused the request outright."""
         try:
             reply = self.client.call(operation, payload)
         except SandboxUnreachable as exc:
-            return ChargeResult(Outcome.UNKNOWN, message=_unreachable_message(exc))
+            return result(Outcome.UNKNOWN, message=_unreachable_message(exc))
         if refusal := _refusal(reply):
             code, message = refusal
-            return ChargeResult(Outcome.FAILURE, decline_code=code, message=message)
-        return ChargeResult(
-            outcome=Outcome(reply["outcome"]),
-            reference=str(reply.get("reference", "")),
-            decline_code=str(reply.get("decline_code", "")),
-            message=str(reply.get("message", "")),
-            action_url=str(reply.get("action_url", "")),
-        )
+            return result(Outcome.FAILURE, decline_code=code, message=message)
+        texts = {name: str(reply.get(name, "")) for name in result.__dataclass_fields__ if name != "outcome"}
+        return result(Outcome(reply["outcome"]), **texts)
 
     def charge(self, request: ChargeRequest) -> ChargeResult:
         payload = {
@@ -202,25 +203,10 @@ class SandboxGateway(Gateway):
             "metadata": dict(request.metadata),
             "return_url": request.return_url,
         }
-        return self._charge_call("charge", payload)
+        return self._answer(ChargeResult, "charge", payload)
 
     def fetch_charge(self, *, idempotency_key: str) -> ChargeResult:
-        return self._charge_call("fetch_charge", {"idempotency_key": idempotency_key})
-
-    def _refund_call(self, operation: str, payload: Mapping[str, object]) -> RefundResult:
-        try:
-            reply = self.client.call(operation, payload)
-        except SandboxUnreachable as exc:
-            return RefundResult(Outcome.UNKNOWN, message=_unreachable_message(exc))
-        if refusal := _refusal(reply):
-            code, message = refusal
-            return RefundResult(Outcome.FAILURE, decline_code=code, message=message)
-        return RefundResult(
-            outcome=Outcome(reply["outcome"]),
-            reference=str(reply.get("reference", "")),
-            decline_code=str(reply.get("decline_code", "")),
-            message=str(reply.get("message", "")),
-        )
+        return self._answer(ChargeResult, "fetch_charge", {"idempotency_key": idempotency_key})
 
     def refund(self, request: RefundRequest) -> RefundResult:
         payload = {
@@ -229,24 +215,39 @@ class SandboxGateway(Gateway):
             "currency": request.amount.currency,
             "idempotency_key": request.idempotency_key,
         }
-        return self._refund_call("refund", payload)
+        return self._answer(RefundResult, "refund", payload)
 
     def fetch_refund(self, *, idempotency_key: str) -> RefundResult:
-        return self._refund_call("fetch_refund", {"idempotency_key": idempotency_key})
+        return self._answer(RefundResult, "fetch_refund", {"idempotency_key": idempotency_key})
 
     def void(self, *, charge_reference: str) -> VoidResult:
-        try:
-            reply = self.client.call("void", {"charge_reference": charge_reference})
-        except SandboxUnreachable as exc:
-            return VoidResult(Outcome.UNKNOWN, message=_unreachable_message(exc))
-        if refusal := _refusal(reply):
-            code, message = refusal
-            return VoidResult(Outcome.FAILURE, decline_code=code, message=message)
-        return VoidResult(
-            outcome=Outcome(reply["outcome"]),
-            decline_code=str(reply.get("decline_code", "")),
-            message=str(reply.get("message", "")),
-        )
+        return self._answer(VoidResult, "void", {"charge_reference": charge_reference})
+
+    def test_method_vault(self, *, kind: MethodKind, behaviour: str = "succeed", holder_name: str) -> VaultedMethod:
+        """A card or bank account of the test catalogue that does `behaviour` (a
+        `settle.sandbox.catalogue.Behaviour` value), entered as a customer would on the hosted
+        fields, then vaulted. For demo data, which has no browser to type it; the number is picked
+        here and forgotten like any typed one."""
+        now = sandbox_now()
+        if kind == MethodKind.CARD:
+            number = next(n for n, card in catalogue.TEST_CARDS.items() if card.behaviour == behaviour)
+            source = services.card_tokenise(
+                number=number, exp_month=12, exp_year=now.year + 3, cvc="123", postal_code="10001", now=now
+            )
+        elif kind == MethodKind.ACH:
+            account = next(a for a, does in catalogue.TEST_BANK_ACCOUNTS.items() if does == behaviour)
+            source = services.bank_account_tokenise(
+                routing_number=catalogue.TEST_ROUTING_NUMBER, account_number=account, holder_name=holder_name, now=now
+            )
+        else:
+            raise ValueError(f"Only cards and bank accounts are typed on the hosted fields, not {kind}.")
+        return self.vault_complete(setup_token=source.setup_token)
+
+    def test_clock_advance(self, *, days: int) -> dt.datetime:
+        """Let `days` pass at the processor, as `settle sandbox_advance --days` does without
+        delivering the events (they go out from the task queue): charges settle, bank debits come
+        back. Returns the processor's new time."""
+        return services.sandbox_advance(now=sandbox_now() + dt.timedelta(days=days)).now
 
     def verify_webhook(
         self, *, headers: Mapping[str, str], body: bytes, now: dt.datetime | None = None

@@ -181,14 +181,19 @@ class Account(models.TextChoices):
 
 
 class EntryKind(models.TextChoices):
-    INVOICE_ISSUED = "invoice_issued"
-    INVOICE_VOIDED = "invoice_voided"
-    INVOICE_WRITTEN_OFF = "invoice_written_off"
-    CREDIT_MEMO_ISSUED = "credit_memo_issued"
-    PAYMENT_RECEIVED = "payment_received"
-    CREDIT_APPLIED = "credit_applied"
-    APPLICATION_REVERSED = "application_reversed"
-    REFUND_ISSUED = "refund_issued"
+    """What an entry records, as the back office names it. Money going back out of clearing has a
+    kind per cause (a refund, a bank return, a void), so the books say why it left."""
+
+    INVOICE_ISSUED = "invoice_issued", "Invoice issued"
+    INVOICE_VOIDED = "invoice_voided", "Invoice voided"
+    INVOICE_WRITTEN_OFF = "invoice_written_off", "Invoice written off"
+    CREDIT_MEMO_ISSUED = "credit_memo_issued", "Credit memo issued"
+    PAYMENT_RECEIVED = "payment_received", "Payment received"
+    CREDIT_APPLIED = "credit_applied", "Credit applied"
+    APPLICATION_REVERSED = "application_reversed", "Moved to credit"
+    REFUND_ISSUED = "refund_issued", "Refund"
+    PAYMENT_RETURNED = "payment_returned", "Returned by the bank"
+    PAYMENT_VOIDED = "payment_voided", "Payment voided"
 
 
 class JournalEntry(TenantModel):

@@ -21,6 +21,11 @@ class Purpose(models.TextChoices):
     RECEIPT = "receipt", "Receipt"
     STATEMENT = "statement", "Statement"
     SAVED_REPLY = "saved_reply", "Saved reply"
+    STAFF_NOTICE = "staff_notice", "Notice to staff"
+
+
+# What a merchant writes templates for; notices to staff are Settle's own words.
+TEMPLATE_PURPOSES = [purpose for purpose in Purpose if purpose != Purpose.STAFF_NOTICE]
 
 
 class MessageTemplate(TenantModel):

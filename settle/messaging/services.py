@@ -33,7 +33,15 @@ from settle.tenants.models import Merchant
 
 from . import tasks
 from .channels.base import Attachment, Delivery, Outgoing, channel_get
-from .models import Message, MessageAttachment, MessageChannel, MessageStatus, MessageTemplate, Purpose
+from .models import (
+    TEMPLATE_PURPOSES,
+    Message,
+    MessageAttachment,
+    MessageChannel,
+    MessageStatus,
+    MessageTemplate,
+    Purpose,
+)
 from .placeholders import LINK_OF, REQUIRED, canonical, placeholders_check, placeholders_in, render, value_text
 from .selectors import language_codes, merchant_language, template_text_for
 from .starters import STARTERS
@@ -78,7 +86,7 @@ def _text(value: str, *, field: str, limit: int, required: bool = False) -> str:
 
 
 def _purpose_and_language(purpose: str, language: str) -> None:
-    if purpose not in Purpose.values:
+    if purpose not in TEMPLATE_PURPOSES:
         raise InvalidInput("Choose what the message is for.", field="purpose")
     if language not in language_codes():
         raise InvalidInput("Choose a language.", field="language")
@@ -307,34 +315,80 @@ def message_queue(
     return message
 
 
+def notice_queue(
+    *, merchant: Merchant, to: str, subject: str, body: str, idempotency_key: str, now: dt.datetime | None = None
+) -> Message:
+    """Write an e-mail from Settle to one of the merchant's staff to the outbox, inside the caller's
+    transaction; it is sent after commit like any message. The text is Settle's own, not a
+    template: nothing in it is read as a placeholder, so a customer named "{Bob}" stays as written.
+    The same `idempotency_key` again returns the first message. Raises InvalidInput for an address
+    or a body that cannot be sent."""
+    now = now or clock.now()
+    found = Message.objects.filter(merchant=merchant, idempotency_key=idempotency_key).first()
+    if found is not None:
+        return found
+    subject = " ".join(subject.split())[:MAX_SUBJECT]
+    body = body.replace("\r\n", "\n").strip()
+    _check_rendered(channel=MessageChannel.EMAIL, subject=subject, body=body)
+    message = Message.objects.create(
+        merchant=merchant,
+        channel=MessageChannel.EMAIL,
+        purpose=Purpose.STAFF_NOTICE,
+        language=settings.LANGUAGE_CODE,
+        recipient=email_normalize(to, field="to"),
+        subject=subject,
+        body=body,
+        next_attempt_at=now + STALE_AFTER,
+        created_at=now,
+        idempotency_key=idempotency_key,
+    )
+    enqueue_on_commit(tasks.message_send, merchant_id=merchant.pk, message_id=message.pk)
+    return message
+
+
 @transaction.atomic
 def message_send_test(
-    *, merchant: Merchant, template_id: int, channel: str, to: str, actor: Any = None, now: dt.datetime | None = None
+    *,
+    merchant: Merchant,
+    channel: str,
+    to: str,
+    template_id: int | None = None,
+    purpose: str = "",
+    actor: Any = None,
+    now: dt.datetime | None = None,
 ) -> Message:
     """Send a template to an e-mail address or phone of the merchant's choosing, filled with sample
-    values, to see it as a customer would. It is marked as a test and concerns no customer.
-    Raises InvalidInput (channel, address) or NotFound (template)."""
+    values, to see it as a customer would: template `template_id`, else the wording a message for
+    `purpose` gets when the sender picks none, in the merchant's language. It is marked as a test
+    and concerns no customer. Raises InvalidInput (channel, address, purpose) or NotFound (template)."""
     now = now or clock.now()
     if channel not in (MessageChannel.EMAIL, MessageChannel.SMS):
         raise InvalidInput("Send a test by e-mail or text message.", field="channel")
     if not to.strip():
         raise InvalidInput("Enter where to send the test.", field="to")
-    template = _template(merchant=merchant, template_id=template_id, purpose=None)
+    if template_id is not None:
+        template = _template(merchant=merchant, template_id=template_id, purpose=None)
+        purpose, language, subject, body = template.purpose, template.language, template.subject, template.body
+    else:
+        _purpose_and_language(purpose, merchant_language(merchant))
+        wording = template_text_for(merchant=merchant, purpose=purpose, language=merchant_language(merchant))
+        language, subject, body = wording.language, wording.subject, wording.body
     return message_queue(
         merchant=merchant,
         channel=channel,
-        purpose=template.purpose,
+        purpose=purpose,
         to=to,
-        template_id=template.pk,
-        subject=f"[Test] {template.subject}".strip(),
-        context=_sample_context(merchant, template, now),
+        language=language,
+        subject=f"[Test] {subject}".strip(),
+        body=body,
+        context=_sample_context(merchant, f"{subject}\n{body}", now),
         is_test=True,
         actor=actor,
         now=now,
     )
 
 
-def _sample_context(merchant: Merchant, template: MessageTemplate, now: dt.datetime) -> dict[str, object]:
+def _sample_context(merchant: Merchant, text: str, now: dt.datetime) -> dict[str, object]:
     today = clock.local_date(now, merchant.time_zone)
     amount = Money(12_500, merchant.currency)
     link = f"{settings.SETTLE_BASE_URL}/sample-link"
@@ -355,7 +409,7 @@ def _sample_context(merchant: Merchant, template: MessageTemplate, now: dt.datet
         "Secure Link": link,
         "link.expires": today + dt.timedelta(days=7),
     }
-    for name in placeholders_in(f"{template.subject}\n{template.body}"):
+    for name in placeholders_in(text):
         values.setdefault(name, f"[{name.partition('.meta_')[2].replace('_', ' ')}]")
     return values
 

@@ -12,36 +12,44 @@ A call that ended UNKNOWN is never guessed: `charge_attempt_reconcile` asks the 
 key, on a backoff (2 minutes, 10 minutes, an hour, then every 6 hours) driven by the sweeper
 `charge_attempts_reconcile_due`. An attempt still `created` (its process died before recording
 any answer) is charged again under the same key, which the gateway answers without charging twice.
+
+A payment whose funds have not settled is voided at the gateway (`payment_void`), and the void is
+recorded through the same transition function, like news of a void from a webhook or a check.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import transaction
 
 from settle.core import clock
-from settle.core.errors import InvalidInput, NotAllowed, NotFound
+from settle.core.errors import InvalidInput, NotAllowed, NotFound, SettleError
 from settle.core.idempotency import idempotent_create, idempotent_replay, request_fingerprint
 from settle.core.money import Money
 from settle.core.tasks import enqueue_on_commit
 from settle.core.tenancy import all_merchants
 from settle.customers.services import customer_lock
-from settle.gateways.base import ChargeRequest, ChargeResult, MethodKind, Outcome
+from settle.gateways.base import DECLINE_VOIDED, ChargeRequest, ChargeResult, MethodKind, Outcome
 from settle.gateways.registry import gateway_get
 from settle.tenants.models import Merchant
 
 from . import tasks
-from .models import ChargeAttempt, ChargeState, PaymentMethod
+from .confirmations import online_payment_announce
+from .models import ChargeAttempt, ChargeState, Payment, PaymentMethod, PaymentStatus, Refund, RefundStatus
 from .payment_settings import payment_settings_get
 from .services import (
+    SWEEP_BATCH,
     GatewayCharge,
     gateway_idempotency_key,
+    gateway_next_check,
     gateway_payment_check,
     gateway_payment_record,
     payment_return,
     payment_settle,
+    payment_void_record,
 )
 
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -59,16 +67,15 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     ),
     ChargeState.REQUIRES_ACTION: frozenset({ChargeState.SUCCEEDED, ChargeState.FAILED}),
     # A pending bank debit is already a payment: its failure is a return, which reverses it.
-    ChargeState.PENDING: frozenset({ChargeState.SUCCEEDED, ChargeState.RETURNED}),
-    ChargeState.SUCCEEDED: frozenset({ChargeState.RETURNED}),
+    ChargeState.PENDING: frozenset({ChargeState.SUCCEEDED, ChargeState.RETURNED, ChargeState.VOIDED}),
+    ChargeState.SUCCEEDED: frozenset({ChargeState.RETURNED, ChargeState.VOIDED}),
     ChargeState.FAILED: frozenset(),
     ChargeState.RETURNED: frozenset(),
+    ChargeState.VOIDED: frozenset(),
 }
 
 # States whose outcome the gateway may still change without anyone asking: checked on a backoff.
 RECONCILED_STATES = (ChargeState.CREATED, ChargeState.UNKNOWN, ChargeState.REQUIRES_ACTION, ChargeState.PENDING)
-CHECK_BACKOFF = (dt.timedelta(minutes=2), dt.timedelta(minutes=10), dt.timedelta(hours=1), dt.timedelta(hours=6))
-SWEEP_BATCH = 200
 
 PAYMENT_METHODS = {
     MethodKind.CARD: PaymentMethod.CARD,
@@ -86,10 +93,6 @@ ACH_RETURN_REASONS = {
 }
 
 
-def _next_check(attempts: int, now: dt.datetime) -> dt.datetime:
-    return now + CHECK_BACKOFF[min(attempts, len(CHECK_BACKOFF) - 1)]
-
-
 def charge_attempt_start(
     *,
     merchant: Merchant,
@@ -103,6 +106,7 @@ def charge_attempt_start(
     allow_partial: bool = False,
     card_brand: str = "",
     last4: str = "",
+    language: str = "",
     now: dt.datetime | None = None,
 ) -> ChargeAttempt:
     """Charge a vaulted method (`token`, of `kind`) through the merchant's gateway for `invoice_ids`
@@ -116,7 +120,8 @@ def charge_attempt_start(
     attempt without calling the gateway; the same key with another request raises
     IdempotencyConflict. Refuses, before any money moves, what `payment_record` refuses
     (InvalidInput, NotFound, NotAllowed), less than the invoices owe unless `allow_partial`, and a
-    payment type the gateway does not take."""
+    payment type the gateway does not take. `language` is the customer's, for the confirmation
+    message sent when the payment is recorded (perhaps later, by a sweeper or a webhook)."""
     now = now or clock.now()
     if not idempotency_key:
         raise InvalidInput("An idempotency key is required to charge.", field="idempotency_key")
@@ -153,7 +158,7 @@ def charge_attempt_start(
         )
         gateway_name = payment_settings_get(merchant=merchant).gateway
         if method_kind not in gateway_get(gateway_name).kinds:
-            raise NotAllowed("This payment type is not available.")
+            raise NotAllowed("This payment type is not available.", code="payment_type_unavailable")
         attempt = ChargeAttempt.objects.create(
             merchant=merchant,
             customer_id=customer_id,
@@ -170,7 +175,8 @@ def charge_attempt_start(
             gateway_key=gateway_idempotency_key(merchant=merchant, key=idempotency_key),
             request_fingerprint=fingerprint,
             return_url=return_url[:500],
-            next_check_at=_next_check(0, now),
+            language=language[:10],
+            next_check_at=gateway_next_check(0, now),
             created_at=now,
             updated_at=now,
         )
@@ -240,17 +246,26 @@ def _target(attempt: ChargeAttempt, result: ChargeResult) -> str:
     if result.outcome == Outcome.PENDING:
         return ChargeState.REQUIRES_ACTION if result.action_url else ChargeState.PENDING
     if result.outcome == Outcome.FAILURE:
-        return ChargeState.RETURNED if attempt.payment_id is not None else ChargeState.FAILED
+        if attempt.payment_id is None:
+            return ChargeState.FAILED
+        return ChargeState.VOIDED if result.decline_code == DECLINE_VOIDED else ChargeState.RETURNED
     return ChargeState.UNKNOWN
 
 
 def _attempt_move(
-    *, merchant: Merchant, attempt_id: int, result: ChargeResult, now: dt.datetime, checked: bool = False
+    *,
+    merchant: Merchant,
+    attempt_id: int,
+    result: ChargeResult,
+    now: dt.datetime,
+    checked: bool = False,
+    actor: Any = None,
 ) -> ChargeAttempt:
     """The one transition function: lock the customer, then the attempt; move it to the state the
-    gateway's answer means if the table allows it, recording, settling or reversing its payment in
-    the same transaction. An answer that moves nothing (a repeat, a stale event, no news) only
-    reschedules the next check. `checked`: this answer came from a reconciliation check."""
+    gateway's answer means if the table allows it, recording, settling, voiding or reversing its
+    payment in the same transaction. An answer that moves nothing (a repeat, a stale event, no
+    news) only reschedules the next check. `checked`: this answer came from a reconciliation check;
+    `actor`: who asked for it (a void)."""
     with transaction.atomic():
         customer_id = ChargeAttempt.objects.values_list("customer_id", flat=True).get(pk=attempt_id)
         customer_lock(merchant=merchant, customer_id=customer_id)
@@ -259,24 +274,26 @@ def _attempt_move(
             attempt.attempts += 1
         target = _target(attempt, result)
         if target != attempt.state and target in TRANSITIONS[attempt.state]:
-            _payment_follow(merchant=merchant, attempt=attempt, target=target, result=result, now=now)
+            _payment_follow(merchant=merchant, attempt=attempt, target=target, result=result, now=now, actor=actor)
             attempt.state = target
             attempt.gateway_reference = result.reference or attempt.gateway_reference
-            if target in (ChargeState.FAILED, ChargeState.RETURNED):
+            if target in (ChargeState.FAILED, ChargeState.RETURNED, ChargeState.VOIDED):
                 attempt.decline_code = result.decline_code[:60]
                 attempt.message = result.message[:300]
             attempt.action_url = result.action_url[:500] if target == ChargeState.REQUIRES_ACTION else ""
-        attempt.next_check_at = _next_check(attempt.attempts, now) if attempt.state in RECONCILED_STATES else None
+        attempt.next_check_at = (
+            gateway_next_check(attempt.attempts, now) if attempt.state in RECONCILED_STATES else None
+        )
         attempt.updated_at = now
         attempt.save()
         return attempt
 
 
 def _payment_follow(
-    *, merchant: Merchant, attempt: ChargeAttempt, target: str, result: ChargeResult, now: dt.datetime
+    *, merchant: Merchant, attempt: ChargeAttempt, target: str, result: ChargeResult, now: dt.datetime, actor: Any
 ) -> None:
     """What the move does to the attempt's payment: record it (succeeded, or pending for a bank
-    debit), settle it, or reverse it when the debit came back."""
+    debit), settle it, void it, or reverse it when the debit came back."""
     if target in (ChargeState.SUCCEEDED, ChargeState.PENDING) and attempt.payment_id is None:
         attempt.payment = gateway_payment_record(
             merchant=merchant,
@@ -293,8 +310,11 @@ def _payment_follow(
             ),
             now=now,
         )
+        online_payment_announce(merchant=merchant, payment=attempt.payment, language=attempt.language, now=now)
     elif target == ChargeState.SUCCEEDED and attempt.payment_id is not None:
         payment_settle(merchant=merchant, payment_id=attempt.payment_id, now=now)
+    elif target == ChargeState.VOIDED and attempt.payment_id is not None:
+        payment_void_record(merchant=merchant, payment_id=attempt.payment_id, actor=actor, now=now)
     elif target == ChargeState.RETURNED and attempt.payment_id is not None:
         code = result.decline_code
         payment_return(
@@ -316,7 +336,59 @@ def charge_attempts_reconcile_due(*, now: dt.datetime) -> int:
             .order_by("next_check_at")
             .values_list("pk", "merchant_id")[:SWEEP_BATCH]
         )
-        ChargeAttempt.objects.filter(pk__in=[pk for pk, _ in due]).update(next_check_at=_next_check(0, now))
+        ChargeAttempt.objects.filter(pk__in=[pk for pk, _ in due]).update(next_check_at=gateway_next_check(0, now))
     for attempt_id, merchant_id in due:
         enqueue_on_commit(tasks.charge_attempt_reconcile_task, merchant_id=merchant_id, attempt_id=attempt_id)
     return len(due)
+
+
+class VoidNotConfirmed(SettleError):
+    """The gateway did not confirm the void (unreachable, or no answer). Nothing was recorded;
+    voiding again is safe."""
+
+    status_code = 503
+
+
+def payment_void(*, merchant: Merchant, payment_id: int, actor: Any = None, now: dt.datetime | None = None) -> Payment:
+    """Void a payment a gateway took whose funds have not settled (a card charge before the next
+    business day, a bank debit still pending): no money moves, the payment is void, it is taken off
+    every invoice it paid with a balanced entry, and those invoices owe again.
+
+    The gateway voids the charge first, outside any transaction (a rollback here would not undo
+    it); the void is then recorded in one transaction by `_attempt_move`, which records it once
+    whichever of this reply, a webhook or a check brings it. A void payment is returned as it is,
+    so a double submit voids once. Raises NotFound; NotAllowed for a manual payment (refund it or
+    move it to credit instead), one returned, refunded in part or with a refund pending, and one the
+    gateway will not void (its funds have settled: refund instead), with the gateway's message;
+    VoidNotConfirmed when the gateway gave no answer, and nothing changed."""
+    now = now or clock.now()
+    try:
+        payment = Payment.objects.select_related("charge_attempt").get(merchant=merchant, pk=payment_id)
+    except (Payment.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such payment.") from None
+    if payment.status == PaymentStatus.VOIDED:
+        return payment
+    attempt: ChargeAttempt | None = getattr(payment, "charge_attempt", None)
+    if attempt is None:
+        raise NotAllowed(f"Payment {payment.number} was not taken through the payment gateway: refund it instead.")
+    if payment.status == PaymentStatus.RETURNED:
+        raise NotAllowed(f"Payment {payment.number} was returned by the bank; there is nothing left to void.")
+    if payment.refunded_minor or Refund.objects.filter(payment=payment, status=RefundStatus.PENDING).exists():
+        raise NotAllowed(f"Payment {payment.number} is already refunded in part: refund the rest instead.")
+    gateway = gateway_get(payment.gateway)
+    result = gateway.void(charge_reference=payment.gateway_reference)
+    if result.outcome == Outcome.UNKNOWN:
+        # Never guessed: the charge as the gateway now has it says whether the void happened.
+        charge = gateway.fetch_charge(idempotency_key=attempt.gateway_key)
+        if not (charge.outcome == Outcome.FAILURE and charge.decline_code == DECLINE_VOIDED):
+            raise VoidNotConfirmed(
+                "The payment processor did not confirm the void, so nothing was voided. Try again in a moment."
+            )
+    elif result.outcome != Outcome.SUCCESS:
+        raise NotAllowed(result.message or "The payment processor refused the void.", code=result.decline_code)
+    voided = ChargeResult(
+        Outcome.FAILURE, reference=payment.gateway_reference, decline_code=DECLINE_VOIDED, message="Voided."
+    )
+    _attempt_move(merchant=merchant, attempt_id=attempt.pk, result=voided, now=now, actor=actor)
+    payment.refresh_from_db()
+    return payment

@@ -31,11 +31,14 @@ GATEWAY_METHODS = frozenset({PaymentMethod.CARD, PaymentMethod.BANK_ACCOUNT, Pay
 
 class PaymentStatus(models.TextChoices):
     """A manual payment is succeeded from the start. A bank debit is pending until it settles (the
-    invoice already shows paid) and returned when the bank sends it back (the invoice owes again)."""
+    invoice already shows paid) and returned when the bank sends it back (the invoice owes again).
+    A gateway payment voided before its funds settled never moved any money (the invoice owes
+    again)."""
 
     SUCCEEDED = "succeeded", "Succeeded"
     PENDING = "pending", "Pending"
     RETURNED = "returned", "Returned"
+    VOIDED = "voided", "Void"
 
 
 class Payment(TenantModel):
@@ -91,13 +94,23 @@ class Payment(TenantModel):
 
     @property
     def refundable(self) -> Money:
-        return Money(self.amount_minor - self.refunded_minor, self.currency)
+        """What is left to refund: refunds waiting for the gateway's answer already count against it."""
+        pending = sum(r.amount_minor for r in self.refunds.all() if r.status == RefundStatus.PENDING)
+        return Money(self.amount_minor - self.refunded_minor - pending, self.currency)
+
+    @property
+    def voidable(self) -> bool:
+        """Whether a void may be asked for: a gateway payment, neither void nor returned, nothing
+        refunded. Whether its funds have settled only the gateway knows."""
+        live = self.status in (PaymentStatus.SUCCEEDED, PaymentStatus.PENDING)
+        return bool(self.gateway) and live and not self.refunded_minor
 
     @property
     def refund_label(self) -> str:
-        """Refunded / Partially refunded beside the payment; a returned bank debit says so instead."""
-        if self.status == PaymentStatus.RETURNED:
-            return "Returned"
+        """Refunded / Partially refunded beside the payment; a returned bank debit or a voided
+        payment says so instead."""
+        if self.status in (PaymentStatus.RETURNED, PaymentStatus.VOIDED):
+            return self.get_status_display()
         if not self.refunded_minor:
             return ""
         return "Refunded" if self.refunded_minor == self.amount_minor else "Partially refunded"
@@ -135,11 +148,31 @@ class Application(TenantModel):
         ]
 
 
+class RefundStatus(models.TextChoices):
+    """A manual refund succeeds as it is recorded. A gateway refund is pending from before the
+    gateway is asked until its answer is recorded: succeeded (the journal has it) or failed
+    (nothing moved)."""
+
+    PENDING = "pending", "Refund pending"
+    SUCCEEDED = "succeeded", "Refunded"
+    FAILED = "failed", "Refund failed"
+
+
 class Refund(TenantModel):
-    """Money given back from a payment."""
+    """Money given back from a payment. A gateway refund is committed as pending before the gateway
+    is called, with what it plans to take off each invoice (`plan`, invoice id → minor units; the
+    rest comes out of unapplied credit), so a crash or a lost reply leaves a row to reconcile.
+    Lifecycle: `settle.payments.services`, `refund_*`."""
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     amount_minor = models.BigIntegerField()
+    status = models.CharField(max_length=10, choices=RefundStatus.choices, default=RefundStatus.SUCCEEDED)
+    plan = models.JSONField(default=dict, blank=True, help_text="pending: invoice id → minor units to take off it")
+    gateway_reference = models.CharField(max_length=100, blank=True, help_text="the gateway's id for the refund")
+    decline_code = models.CharField(max_length=60, blank=True)
+    message = models.CharField(max_length=300, blank=True, help_text="why the gateway refused it")
+    attempts = models.PositiveIntegerField(default=0, help_text="reconciliation checks made")
+    next_check_at = models.DateTimeField(null=True, blank=True)
     reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField()
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -153,6 +186,7 @@ class Refund(TenantModel):
             models.UniqueConstraint(fields=["merchant", "idempotency_key"], name="refund_idempotency_key_unique"),
             models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="refund_amount_positive"),
         ]
+        indexes = [models.Index(fields=["status", "next_check_at"])]
 
 
 class LinkPurpose(models.TextChoices):
@@ -176,6 +210,10 @@ class SecureLink(TenantModel):
     invoices = models.ManyToManyField(Invoice, through="SecureLinkInvoice", related_name="secure_links")
     payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.CASCADE, related_name="secure_links")
     single_use = models.BooleanField(default=False)
+    public = models.BooleanField(
+        default=False,
+        help_text="a quick payment link the merchant shares anywhere: it never offers the customer's saved methods",
+    )
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -200,6 +238,11 @@ class SecureLink(TenantModel):
             ),
             models.CheckConstraint(
                 condition=models.Q(used_at__isnull=True) | models.Q(single_use=True), name="secure_link_used_once"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(public=False)
+                | (models.Q(purpose=LinkPurpose.PAY_INVOICE) & models.Q(single_use=False)),
+                name="secure_link_public_only_to_pay_an_invoice",
             ),
         ]
         indexes = [models.Index(fields=["merchant", "customer", "-created_at"])]
@@ -261,6 +304,7 @@ class ChargeState(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
     RETURNED = "returned", "Returned by the bank"
+    VOIDED = "voided", "Voided before settling"
 
 
 class ChargeAttempt(TenantModel):
@@ -288,6 +332,9 @@ class ChargeAttempt(TenantModel):
     decline_code = models.CharField(max_length=60, blank=True)
     message = models.CharField(max_length=300, blank=True)
     action_url = models.CharField(max_length=500, blank=True)
+    language = models.CharField(
+        max_length=10, blank=True, help_text="the pay page's language: the customer's confirmation is written in it"
+    )
     attempts = models.PositiveIntegerField(default=0, help_text="reconciliation checks made")
     next_check_at = models.DateTimeField(null=True, blank=True)
     payment = models.OneToOneField(

@@ -5,14 +5,17 @@ Babel. `settle.documents.pdf` turns the result into a PDF."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from decimal import Decimal
+from typing import Any
 
 import phonenumbers
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 from babel.numbers import format_decimal, format_percent
-from django.db.models import Prefetch
+from django.core.cache import cache
+from django.db.models import Prefetch, prefetch_related_objects
 
 from settle.core import clock
 from settle.core.money import Money
@@ -29,10 +32,10 @@ from settle.documents.data import (
     Status,
 )
 from settle.documents.labels import has_label, label, language_of
-from settle.invoicing.models import Invoice, InvoiceStatus
+from settle.invoicing.models import Invoice, InvoiceStatus, JournalLine
 from settle.tenants.models import Merchant
 
-from .models import Application, Payment
+from .models import Application, Payment, PaymentStatus, RefundStatus, SecureLinkInvoice
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +136,17 @@ def _logo_bytes(merchant: Merchant) -> bytes | None:
     return data
 
 
+def _document_parts() -> tuple[str | Prefetch[Any], ...]:
+    """What an invoice's document reads beside its row: its lines, and the payments and credits
+    applied to it."""
+    applied = (
+        Application.objects.filter(amount_minor__gt=0)
+        .select_related("payment", "credit_memo")
+        .order_by("created_at", "id")
+    )
+    return ("lines", Prefetch("applications", queryset=applied))
+
+
 def invoice_document(
     *, merchant: Merchant, invoice_id: int, locale: str | None = None, with_logo: bool = True
 ) -> InvoiceDocument:
@@ -140,20 +154,84 @@ def invoice_document(
     totals, and the payments and credits applied to it. Three queries. Raises
     Invoice.DoesNotExist for an id that is not the merchant's. A web page, which shows the logo by
     its URL, passes `with_logo=False` and spares reading the file."""
-    write = _Writer(merchant, locale, with_logo=with_logo)
     invoice = (
         Invoice.objects.select_related("customer")
-        .prefetch_related(
-            "lines",
-            Prefetch(
-                "applications",
-                queryset=Application.objects.filter(amount_minor__gt=0)
-                .select_related("payment", "credit_memo")
-                .order_by("created_at", "id"),
-            ),
-        )
+        .prefetch_related(*_document_parts())
         .get(merchant=merchant, pk=invoice_id)
     )
+    return _invoice_document(_Writer(merchant, locale, with_logo=with_logo), invoice)
+
+
+# Bump when InvoiceDocument changes shape, so a shared cache never serves a document of the old one.
+PAGE_DOCUMENT_FORMAT = 1
+# Long enough to serve a customer's visit and its reloads; the key, not the timeout, keeps it fresh.
+PAGE_DOCUMENT_SECONDS = 15 * 60
+
+
+def link_invoices(*, merchant: Merchant, link_id: int) -> list[Invoice]:
+    """The invoices of the merchant's secure link `link_id`, oldest due first, loaded as their pages
+    need them: with their customer, and the id of their last journal line for
+    `invoice_page_document`. Every change to what an invoice owes or was paid (a payment, a credit,
+    a refund, a reversal, a void) posts a journal line naming it, so that id changes with the
+    payments and credits its document lists, which its row alone might not (one payment taken off
+    and another of the same amount put on). Plain SQL, as every view of a pay page reads it."""
+    invoices, chosen = Invoice._meta.db_table, SecureLinkInvoice._meta.db_table
+    # Table names come from the models; every value is a parameter.
+    sql = (
+        f"SELECT invoice.*, (SELECT MAX(line.id) FROM {JournalLine._meta.db_table} line"  # noqa: S608
+        " WHERE line.invoice_id = invoice.id AND line.merchant_id = invoice.merchant_id) AS last_journal_line_id"
+        f" FROM {invoices} invoice JOIN {chosen} chosen ON chosen.invoice_id = invoice.id"
+        " WHERE chosen.link_id = %s AND chosen.merchant_id = %s AND invoice.merchant_id = %s"
+        " ORDER BY invoice.due_date, invoice.issue_date, invoice.sequence"
+    )
+    found = list(Invoice._base_manager.raw(sql, [link_id, merchant.pk, merchant.pk]))
+    if not found:
+        return []
+    ids = sorted({invoice.customer_id for invoice in found})
+    customers_sql = (
+        f"SELECT * FROM {Customer._meta.db_table}"  # noqa: S608
+        f" WHERE merchant_id = %s AND id IN ({', '.join(['%s'] * len(ids))})"
+    )
+    customers = {customer.pk: customer for customer in Customer._base_manager.raw(customers_sql, [merchant.pk, *ids])}
+    for invoice in found:
+        invoice.merchant = merchant
+        invoice.customer = customers[invoice.customer_id]
+    return found
+
+
+def _page_document_key(merchant: Merchant, invoice: Invoice, locale: str) -> str:
+    """The cache key of the page document: everything it shows, as a digest. The invoice's row and
+    last journal line, the merchant's and the customer's fields it names, and the locale; any
+    change is a new key, so no document is ever invalidated, only no longer asked for."""
+    customer = invoice.customer
+    shown = (
+        PAGE_DOCUMENT_FORMAT,
+        merchant.pk,
+        locale,
+        [getattr(invoice, field.attname) for field in Invoice._meta.concrete_fields],
+        invoice.last_journal_line_id,  # type: ignore[attr-defined]
+        (merchant.name, merchant.address, merchant.email, merchant.phone, merchant.locale, merchant.time_zone),
+        (customer.pk, customer.display_name, customer.emails),
+        (customer.address_line1, customer.address_line2, customer.city, customer.region, customer.postal_code),
+        customer.country,
+    )
+    return f"settle:invoice-page:{hashlib.sha256(repr(shown).encode()).hexdigest()}"
+
+
+def invoice_page_document(*, merchant: Merchant, invoice: Invoice, locale: str) -> InvoiceDocument:
+    """`invoice_document` for a web page (no logo bytes) of an invoice loaded through
+    `link_invoices` in `merchant`'s scope, from the cache when nothing it shows has changed
+    since it was built: then no query at all, else two (the lines and the applications)."""
+    key = _page_document_key(merchant, invoice, locale)
+    document: InvoiceDocument | None = cache.get(key)
+    if document is None:
+        prefetch_related_objects([invoice], *_document_parts())
+        document = _invoice_document(_Writer(merchant, locale, with_logo=False), invoice)
+        cache.set(key, document, PAGE_DOCUMENT_SECONDS)
+    return document
+
+
+def _invoice_document(write: _Writer, invoice: Invoice) -> InvoiceDocument:
     currency = invoice.currency
     lines = tuple(
         Line(
@@ -206,7 +284,8 @@ def receipt_document(
     *, merchant: Merchant, payment_id: int, locale: str | None = None, with_logo: bool = True
 ) -> ReceiptDocument:
     """The receipt of a payment, in `locale` (the merchant's by default): how it was paid, the
-    invoices it paid and how much of each, what was kept as credit, refunds. Three queries.
+    invoices it paid and how much of each, what was kept as credit, refunds, and whether the bank
+    sent it back or it was voided. Three queries.
     Raises Payment.DoesNotExist for an id that is not the merchant's; `with_logo` as for invoices."""
     write = _Writer(merchant, locale, with_logo=with_logo)
     payment = (
@@ -232,14 +311,21 @@ def receipt_document(
     refunds = tuple(
         Row(write.moment(refund.created_at), refund.reason or "—", write.money(refund.amount_minor, currency))
         for refund in sorted(payment.refunds.all(), key=lambda refund: (refund.created_at, refund.pk))
+        if refund.status == RefundStatus.SUCCEEDED
     )
     refunded = payment.refunded_minor
+    if payment.status == PaymentStatus.VOIDED:
+        status, refunded = Status.VOID, 0  # voided before it settled: no money moved either way
+    elif payment.status == PaymentStatus.RETURNED:
+        status = Status.RETURNED
+    else:
+        status = Status.REFUNDED if refunded == payment.amount_minor else Status.PAID
     return ReceiptDocument(
         language=write.language,
         merchant=write.merchant_party(),
         customer=write.customer_party(payment.customer),
         number=payment.number,
-        status=Status.REFUNDED if refunded == payment.amount_minor else Status.PAID,
+        status=status,
         payment_date=write.date(payment.received_on),
         method=write.method(payment),
         amount=write.money(payment.amount_minor, currency),

@@ -1,22 +1,35 @@
-"""Payment requests: an invoice sent to its customer with a secure link to pay it.
+"""Sending to a customer from the back office: an invoice with a secure link to pay it, a quick
+payment request (an amount and a reference) made and sent at once, a statement (one link to pay
+several open invoices), or a plain message.
 
-One transaction writes the link, the message (with the invoice PDF when it goes by e-mail) and the
-timeline entry, so a request that fails anywhere leaves no link nobody was sent; the message
-itself goes out after commit through the outbox."""
+One transaction writes everything a send makes — the quick request's invoice, the link, the message
+(with the invoices' PDFs when it goes by e-mail) and the timeline entries — so a send that fails
+anywhere leaves no invoice or link nobody was sent; the message itself goes out after commit
+through the outbox. Every sender takes the form's idempotency key: a double-clicked Send or a
+reloaded page returns the first message and makes nothing more."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from babel.dates import format_date
+
 from settle.core import clock
-from settle.core.errors import NotAllowed, NotFound
+from settle.core.errors import InvalidInput, NotAllowed, NotFound
 from settle.core.idempotency import idempotent_create, idempotent_replay, request_fingerprint
+from settle.core.money import Money
+from settle.customers.models import Customer
 from settle.customers.services import activity_record
 from settle.documents.pdf import invoice_pdf
 from settle.invoicing.models import COLLECTIBLE_STATUSES, Invoice, InvoiceStatus
+from settle.invoicing.services import quick_payment_request_create
 from settle.messaging.channels.base import Attachment
 from settle.messaging.models import Message, MessageChannel, MessageStatus, Purpose
+from settle.messaging.placeholders import placeholders_in
+from settle.messaging.selectors import merchant_language, template_text_for
 from settle.messaging.services import message_queue
 from settle.tenants.models import Merchant
 
@@ -30,14 +43,146 @@ _REFUSALS = {
     InvoiceStatus.VOID: "Invoice {number} is void and cannot be paid.",
     InvoiceStatus.UNCOLLECTIBLE: "Invoice {number} is written off as uncollectible and cannot be paid.",
 }
+# What a plain message can fill in: who it is to and who it is from (`message_queue` knows these
+# itself). Anything else would reach the customer as a blank.
+PLAIN_PLACEHOLDERS = frozenset({"customer.name", "contact.name", "company.name", "company.phone", "company.email"})
+STATEMENT_LINKS = frozenset({"statement.link", "payment.link"})
 
 
-def _sent_summary(invoice: Invoice, message: Message) -> str:
+@dataclass(frozen=True)
+class Sending:
+    """What the sender chose, handed on to the message as it is."""
+
+    channel: str
+    contact_id: int | None
+    to: str
+    subject: str | None
+    body: str | None
+    language: str
+    idempotency_key: str | None
+    fingerprint: str
+    actor: Any
+    now: dt.datetime
+
+
+def send_once(*, merchant: Merchant, sending: Sending, send: Callable[[], Message]) -> Message:
+    """`send` run at most once per idempotency key, in its own transaction: a repeat returns the
+    first message (IdempotencyConflict when it asked for something else), and a concurrent twin
+    loses on the message's unique key, its writes rolled back, and returns the winner's."""
+    key, fingerprint = sending.idempotency_key, sending.fingerprint
+
+    def create() -> Message:
+        replay = idempotent_replay(Message, merchant=merchant, key=key, fingerprint=fingerprint)
+        return send() if replay is None else replay
+
+    return idempotent_create(Message, merchant=merchant, key=key, fingerprint=fingerprint, create=create)
+
+
+def sending_from(
+    *,
+    channel: str,
+    contact_id: int | None,
+    to: str,
+    subject: str | None,
+    body: str | None,
+    language: str,
+    idempotency_key: str | None,
+    actor: Any,
+    now: dt.datetime | None,
+    **asked: Any,
+) -> Sending:
+    """The sender's choices, with a fingerprint of everything asked for (`asked` holds what the
+    send is about: invoice ids, an amount…), so a key reused for another request is refused."""
+    fingerprint = request_fingerprint(
+        channel=channel, contact_id=contact_id, to=to, subject=subject, body=body, language=language, **asked
+    )
+    return Sending(
+        channel, contact_id, to, subject, body, language, idempotency_key, fingerprint, actor, now or clock.now()
+    )
+
+
+def sending_queue(
+    merchant: Merchant,
+    sending: Sending,
+    *,
+    purpose: str,
+    customer_id: int,
+    context: Mapping[str, object],
+    body: str | None = None,
+    subject: str | None = None,
+    language: str = "",
+    attachments: Sequence[Attachment] = (),
+    concerns_invoice_id: int | None = None,
+) -> Message:
+    """The message of `sending` queued in the outbox under its key and fingerprint; `body`,
+    `subject` and `language` stand in for the sender's when the send writes its own."""
+    return message_queue(
+        merchant=merchant,
+        channel=sending.channel,
+        purpose=purpose,
+        customer_id=customer_id,
+        contact_id=sending.contact_id,
+        to=sending.to,
+        subject=sending.subject if subject is None else subject,
+        body=sending.body if body is None else body,
+        context=context,
+        language=language or sending.language,
+        attachments=attachments,
+        concerns_invoice_id=concerns_invoice_id,
+        idempotency_key=sending.idempotency_key,
+        request_fingerprint=sending.fingerprint,
+        actor=sending.actor,
+        now=sending.now,
+    )
+
+
+def _customer(*, merchant: Merchant, customer_id: int) -> Customer:
+    try:
+        return Customer.objects.get(merchant=merchant, pk=customer_id)
+    except (Customer.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such customer.") from None
+
+
+def _collectible_invoices(*, merchant: Merchant, invoice_ids: Sequence[int], customer_id: int | None) -> list[Invoice]:
+    """The invoices, oldest due first, locked so none can be voided or paid between this check and
+    the commit. Raises NotFound for an id that is not the merchant's, NotAllowed for another
+    customer's invoice (when `customer_id` is given) or one that cannot be paid."""
+    wanted = list(dict.fromkeys(invoice_ids))
+    try:
+        invoices = list(Invoice.objects.select_for_update().filter(merchant=merchant, pk__in=wanted).order_by("pk"))
+    except (ValueError, TypeError, OverflowError):
+        raise NotFound("No such invoice.") from None
+    if len(invoices) != len(wanted):
+        raise NotFound("No such invoice.")
+    invoices.sort(key=lambda invoice: (invoice.due_date, invoice.sequence))
+    for invoice in invoices:
+        if customer_id is not None and invoice.customer_id != customer_id:
+            raise NotAllowed(f"Invoice {invoice.number} is another customer’s.")
+        if invoice.status not in COLLECTIBLE_STATUSES:
+            raise NotAllowed(_REFUSALS[InvoiceStatus(invoice.status)].format(number=invoice.number))
+    return invoices
+
+
+def _pdfs(merchant: Merchant, sending: Sending, invoices: Sequence[Invoice]) -> list[Attachment]:
+    """Each invoice's PDF, for an e-mail; other channels carry none."""
+    if sending.channel != MessageChannel.EMAIL:
+        return []
+    return [
+        Attachment(
+            f"{invoice.number}.pdf",
+            invoice_pdf(invoice_document(merchant=merchant, invoice_id=invoice.pk)),
+            "application/pdf",
+        )
+        for invoice in invoices
+    ]
+
+
+def _sent_summary(what: str, message: Message) -> str:
     if message.status == MessageStatus.SHARED:
-        return f"Invoice {invoice.number} shared on Messenger"
+        return f"{what} shared on Messenger"
     if message.status == MessageStatus.COPIED:
-        return f"Invoice {invoice.number} link copied"
-    return f"Invoice {invoice.number} sent by {message.get_channel_display().lower()} to {message.recipient}"
+        return f"{what} link copied"
+    return f"{what} sent by {message.get_channel_display().lower()} to {message.recipient}"
 
 
 def payment_request_send(
@@ -45,6 +190,7 @@ def payment_request_send(
     merchant: Merchant,
     invoice_id: int,
     channel: str,
+    customer_id: int | None = None,
     contact_id: int | None = None,
     to: str = "",
     subject: str | None = None,
@@ -58,93 +204,108 @@ def payment_request_send(
     invoice PDF attached), text message, Messenger or copy-link, and note it on the customer's
     timeline. `subject`/`body` are the sender's wording (else the merchant's default payment
     request); the body must keep `{payment.link}`. The recipient is `to`, else the contact's
-    address, else the customer's.
+    address, else the customer's. With `customer_id`, the invoice must be that customer's.
 
     Returns the message: queued for e-mail and text (sent after commit), or shared / copied with
     its `share_url` for Messenger and copy-link. Raises NotAllowed for an invoice that is draft,
-    paid, void or uncollectible, NotFound for another merchant's invoice or another customer's
-    contact, InvalidInput for the channel, recipient or wording; nothing is written then. A repeated
-    `idempotency_key` (a double-clicked Send, a reloaded page) returns the first message: one link,
-    one message."""
-    fingerprint = request_fingerprint(
-        invoice_id=invoice_id,
+    paid, void, uncollectible or another customer's, NotFound for another merchant's invoice or
+    another customer's contact, InvalidInput for the channel, recipient or wording; nothing is
+    written then. A repeated `idempotency_key` (a double-clicked Send, a reloaded page) returns
+    the first message: one link, one message."""
+    sending = sending_from(
         channel=channel,
         contact_id=contact_id,
         to=to,
         subject=subject,
         body=body,
         language=language,
-    )
-    return idempotent_create(
-        Message,
-        merchant=merchant,
-        key=idempotency_key,
-        fingerprint=fingerprint,
-        create=lambda: _payment_request_send(
-            merchant=merchant,
-            invoice_id=invoice_id,
-            channel=channel,
-            contact_id=contact_id,
-            to=to,
-            subject=subject,
-            body=body,
-            language=language,
-            idempotency_key=idempotency_key,
-            fingerprint=fingerprint,
-            actor=actor,
-            now=now,
-        ),
-    )
-
-
-def _payment_request_send(
-    *,
-    merchant: Merchant,
-    invoice_id: int,
-    channel: str,
-    contact_id: int | None,
-    to: str,
-    subject: str | None,
-    body: str | None,
-    language: str,
-    idempotency_key: str | None,
-    fingerprint: str,
-    actor: Any,
-    now: dt.datetime | None,
-) -> Message:
-    now = now or clock.now()
-    replay = idempotent_replay(Message, merchant=merchant, key=idempotency_key, fingerprint=fingerprint)
-    if replay is not None:
-        return replay
-    try:
-        # Locked so the invoice cannot be voided or paid between this check and the commit.
-        invoice = Invoice.objects.select_for_update().get(merchant=merchant, pk=invoice_id)
-    except (Invoice.DoesNotExist, ValueError, TypeError):
-        raise NotFound("No such invoice.") from None
-    if invoice.status not in COLLECTIBLE_STATUSES:
-        raise NotAllowed(_REFUSALS[InvoiceStatus(invoice.status)].format(number=invoice.number))
-    _, raw_token = secure_link_create(
-        merchant=merchant,
-        purpose=LinkPurpose.PAY_INVOICE,
-        customer_id=invoice.customer_id,
-        contact_id=contact_id,
-        invoice_ids=[invoice.pk],
+        idempotency_key=idempotency_key,
         actor=actor,
         now=now,
+        invoice_id=invoice_id,
+        customer_id=customer_id,
     )
-    attachments = []
-    if channel == MessageChannel.EMAIL:
-        pdf = invoice_pdf(invoice_document(merchant=merchant, invoice_id=invoice.pk))
-        attachments.append(Attachment(f"{invoice.number}.pdf", pdf, "application/pdf"))
-    message = message_queue(
-        merchant=merchant,
+
+    def send() -> Message:
+        [invoice] = _collectible_invoices(merchant=merchant, invoice_ids=[invoice_id], customer_id=customer_id)
+        return _invoice_request(merchant, sending, invoice)
+
+    return send_once(merchant=merchant, sending=sending, send=send)
+
+
+def quick_payment_request_send(
+    *,
+    merchant: Merchant,
+    customer_id: int,
+    amount: Money,
+    reference: str,
+    channel: str,
+    public: bool = False,
+    contact_id: int | None = None,
+    to: str = "",
+    subject: str | None = None,
+    body: str | None = None,
+    language: str = "",
+    idempotency_key: str | None = None,
+    actor: Any = None,
+    now: dt.datetime | None = None,
+) -> Message:
+    """Make a quick payment request — an open invoice of `amount` for `reference`, due on receipt —
+    and send it like `payment_request_send`, in the same transaction. A `public` link is the
+    quick payment link the merchant copies and shares anywhere (reusable, a year long, never
+    offering the customer's saved payment methods). The message's `concerns_invoice_id` is the new
+    invoice.
+
+    Raises InvalidInput for a missing reference or an amount that is not positive (and as
+    `payment_request_send` does), NotFound for another merchant's customer or contact; nothing is
+    written then, not even an invoice number. A repeated `idempotency_key` returns the first
+    message: one invoice, one link, one message."""
+    sending = sending_from(
         channel=channel,
-        purpose=Purpose.PAYMENT_REQUEST,
-        customer_id=invoice.customer_id,
         contact_id=contact_id,
         to=to,
         subject=subject,
         body=body,
+        language=language,
+        idempotency_key=idempotency_key,
+        actor=actor,
+        now=now,
+        customer_id=customer_id,
+        amount=[amount.minor, amount.currency],
+        reference=reference,
+        public=public,
+    )
+
+    def send() -> Message:
+        invoice = quick_payment_request_create(
+            merchant=merchant,
+            customer_id=customer_id,
+            amount=amount,
+            reference=reference,
+            actor=actor,
+            now=sending.now,
+        )
+        return _invoice_request(merchant, sending, invoice, public=public)
+
+    return send_once(merchant=merchant, sending=sending, send=send)
+
+
+def _invoice_request(merchant: Merchant, sending: Sending, invoice: Invoice, *, public: bool = False) -> Message:
+    _, raw_token = secure_link_create(
+        merchant=merchant,
+        purpose=LinkPurpose.PAY_INVOICE,
+        customer_id=invoice.customer_id,
+        contact_id=sending.contact_id,
+        invoice_ids=[invoice.pk],
+        public=public,
+        actor=sending.actor,
+        now=sending.now,
+    )
+    message = sending_queue(
+        merchant,
+        sending,
+        purpose=Purpose.PAYMENT_REQUEST,
+        customer_id=invoice.customer_id,
         context={
             "payment.link": secure_link_url(raw_token),
             "payment.amount": invoice.balance,
@@ -153,21 +314,175 @@ def _payment_request_send(
             "invoice.total": invoice.total,
             "invoice.due_date": invoice.due_date,
         },
-        language=language,
-        attachments=attachments,
+        attachments=_pdfs(merchant, sending, [invoice]),
         concerns_invoice_id=invoice.pk,
-        idempotency_key=idempotency_key,
-        request_fingerprint=fingerprint,
-        actor=actor,
-        now=now,
     )
     activity_record(
         merchant=merchant,
         customer_id=invoice.customer_id,
         verb="invoice.sent",
-        summary=_sent_summary(invoice, message),
-        actor=actor,
+        summary=_sent_summary(f"Invoice {invoice.number}", message),
+        actor=sending.actor,
         obj=invoice,
-        now=now,
+        now=sending.now,
     )
     return message
+
+
+def statement_request_send(
+    *,
+    merchant: Merchant,
+    customer_id: int,
+    invoice_ids: Sequence[int],
+    channel: str,
+    contact_id: int | None = None,
+    to: str = "",
+    subject: str | None = None,
+    body: str | None = None,
+    language: str = "",
+    idempotency_key: str | None = None,
+    actor: Any = None,
+    now: dt.datetime | None = None,
+) -> Message:
+    """Send the customer one link to pay several of their open invoices together (a statement
+    link), by e-mail — the invoices listed under the message, each one's PDF attached — text
+    message, Messenger or copy-link, and note it on the customer's timeline. The wording is the
+    sender's, else the merchant's default statement; it must keep `{statement.link}` (or
+    `{payment.link}`), and `{statement.balance}` is what the chosen invoices still owe.
+
+    Raises InvalidInput when no invoice is chosen, for invoices in different currencies, a wording
+    without the link, the channel or the recipient; NotAllowed for an invoice that is draft, paid,
+    void, uncollectible or another customer's; NotFound for another merchant's customer, invoice
+    or contact. Nothing is written then. A repeated `idempotency_key` returns the first message."""
+    sending = sending_from(
+        channel=channel,
+        contact_id=contact_id,
+        to=to,
+        subject=subject,
+        body=body,
+        language=language,
+        idempotency_key=idempotency_key,
+        actor=actor,
+        now=now,
+        customer_id=customer_id,
+        invoice_ids=sorted(set(invoice_ids), key=str),
+    )
+
+    def send() -> Message:
+        customer = _customer(merchant=merchant, customer_id=customer_id)
+        if not invoice_ids:
+            raise InvalidInput("Choose the invoices to send.", field="invoices")
+        invoices = _collectible_invoices(merchant=merchant, invoice_ids=invoice_ids, customer_id=customer.pk)
+        if len({invoice.currency for invoice in invoices}) > 1:
+            raise InvalidInput("Invoices in different currencies cannot be paid with one link.", field="invoices")
+        language = sending.language or merchant_language(merchant)
+        wording = template_text_for(merchant=merchant, purpose=Purpose.STATEMENT, language=language)
+        subject = wording.subject if sending.subject is None else sending.subject
+        body = wording.body if sending.body is None else sending.body
+        if not STATEMENT_LINKS.intersection(placeholders_in(body)):
+            raise InvalidInput(
+                "Keep the {statement.link} placeholder: it is where the customer’s link goes.", field="body"
+            )
+        language = wording.language if sending.body is None else language
+        if sending.channel == MessageChannel.EMAIL:
+            body = f"{body.rstrip()}\n\n{_statement_lines(merchant, invoices, language)}"
+        _, raw_token = secure_link_create(
+            merchant=merchant,
+            purpose=LinkPurpose.PAY_STATEMENT,
+            customer_id=customer.pk,
+            contact_id=sending.contact_id,
+            invoice_ids=[invoice.pk for invoice in invoices],
+            actor=sending.actor,
+            now=sending.now,
+        )
+        url = secure_link_url(raw_token)
+        message = sending_queue(
+            merchant,
+            sending,
+            purpose=Purpose.STATEMENT,
+            customer_id=customer.pk,
+            context={"statement.link": url, "payment.link": url, "statement.balance": _owed(invoices)},
+            subject=subject,
+            body=body,
+            language=language,
+            attachments=_pdfs(merchant, sending, invoices),
+        )
+        numbers = ", ".join(invoice.number for invoice in invoices)
+        activity_record(
+            merchant=merchant,
+            customer_id=customer.pk,
+            verb="statement.sent",
+            summary=_sent_summary(f"Statement of {numbers}", message),
+            actor=sending.actor,
+            obj=message,
+            now=sending.now,
+        )
+        return message
+
+    return send_once(merchant=merchant, sending=sending, send=send)
+
+
+def _owed(invoices: Sequence[Invoice]) -> Money:
+    return sum((invoice.balance for invoice in invoices[1:]), invoices[0].balance)
+
+
+def _statement_lines(merchant: Merchant, invoices: Sequence[Invoice], language: str) -> str:
+    """One line per invoice (number, due date, what it still owes) and the total, in the message's
+    language, in words the customer needs no translation for."""
+    locale = merchant.locale if language == merchant_language(merchant) else language
+    rows = [
+        f"{invoice.number} · {format_date(invoice.due_date, format='medium', locale=locale)} · "
+        f"{invoice.balance.format(locale)}"
+        for invoice in invoices
+    ]
+    return "\n".join([*rows, f"= {_owed(invoices).format(locale)}"])
+
+
+def customer_message_send(
+    *,
+    merchant: Merchant,
+    customer_id: int,
+    channel: str,
+    contact_id: int | None = None,
+    to: str = "",
+    subject: str | None = None,
+    body: str,
+    language: str = "",
+    idempotency_key: str | None = None,
+    actor: Any = None,
+    now: dt.datetime | None = None,
+) -> Message:
+    """Send the customer a message with no link (a saved reply, a note), by e-mail or text
+    message, logged like every other. Only the placeholders of who it is to and from can be used
+    (`PLAIN_PLACEHOLDERS`): a link or an amount needs a payment request or invoices.
+
+    Raises InvalidInput for the channel, the recipient or the wording, NotFound for another
+    merchant's customer or contact; nothing is written then. A repeated `idempotency_key` returns
+    the first message."""
+    sending = sending_from(
+        channel=channel,
+        contact_id=contact_id,
+        to=to,
+        subject=subject,
+        body=body,
+        language=language,
+        idempotency_key=idempotency_key,
+        actor=actor,
+        now=now,
+        customer_id=customer_id,
+    )
+
+    def send() -> Message:
+        if channel not in (MessageChannel.EMAIL, MessageChannel.SMS):
+            raise InvalidInput("A message without a link goes by e-mail or text message.", field="channel")
+        for field, text in (("subject", subject or ""), ("body", body)):
+            unfilled = [f"{{{name}}}" for name in placeholders_in(text) if name not in PLAIN_PLACEHOLDERS]
+            if unfilled:
+                raise InvalidInput(
+                    f"A message without a link cannot fill {', '.join(unfilled)}: remove it, or send a payment "
+                    "request or invoices.",
+                    field=field,
+                )
+        return sending_queue(merchant, sending, purpose=Purpose.SAVED_REPLY, customer_id=customer_id, context={})
+
+    return send_once(merchant=merchant, sending=sending, send=send)

@@ -9,11 +9,11 @@ from typing import Literal
 from django.db.models import Prefetch, QuerySet, Sum
 
 from settle.core.money import Money
-from settle.invoicing.models import CreditMemo, Invoice
+from settle.invoicing.models import Account, CreditMemo, Invoice, JournalLine
 from settle.invoicing.selectors import credit_memos
 from settle.tenants.models import Merchant
 
-from .models import Application, Payment, Refund
+from .models import Application, Payment, Refund, RefundStatus, SavedMethod
 
 
 def payment_list(*, merchant: Merchant, customer_id: int | None = None) -> QuerySet[Payment]:
@@ -33,6 +33,11 @@ def payment_detail(*, merchant: Merchant, payment_id: int) -> Payment:
     return payment_list(merchant=merchant).get(pk=payment_id)
 
 
+def saved_methods(*, merchant: Merchant, customer_id: int) -> QuerySet[SavedMethod]:
+    """The customer's payment methods that are not removed: the default first, then the newest."""
+    return SavedMethod.objects.filter(merchant=merchant, customer_id=customer_id, removed_at__isnull=True)
+
+
 def applications_for_invoice(*, merchant: Merchant, invoice_id: int) -> QuerySet[Application]:
     """What paid an invoice: payments and credit memos, with amounts still applied."""
     return (
@@ -43,11 +48,21 @@ def applications_for_invoice(*, merchant: Merchant, invoice_id: int) -> QuerySet
 
 
 def refunds_for_invoice(*, merchant: Merchant, invoice_id: int) -> QuerySet[Refund]:
+    """Refunds of the payments that paid an invoice, made or waiting for the gateway (not refused)."""
     return (
         Refund.objects.filter(merchant=merchant, payment__applications__invoice_id=invoice_id)
+        .exclude(status=RefundStatus.FAILED)
         .distinct()
         .select_related("payment")
     )
+
+
+def payment_money_moves(*, merchant: Merchant, payment_id: int) -> QuerySet[JournalLine]:
+    """The journal's record of a payment's money coming in and going back out (received, refunds,
+    a bank return, a void), oldest first, each line with its entry for the kind and memo."""
+    return JournalLine.objects.filter(
+        merchant=merchant, payment_id=payment_id, account=Account.CLEARING
+    ).select_related("entry")
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
 
 from settle.core import clock
-from settle.core.errors import InvalidInput, NotAllowed, NotFound, SettleError
+from settle.core.errors import InvalidInput, NotAllowed, NotFound
 from settle.core.idempotency import idempotent_create, idempotent_replay, request_fingerprint
 from settle.core.money import Money, currency_exponent, require_positive
+from settle.core.tenancy import all_merchants, merchant_scope
 from settle.customers.services import activity_record, customer_lock
 from settle.gateways.base import Outcome, RefundRequest, RefundResult
 from settle.gateways.registry import gateway_get
@@ -27,7 +29,13 @@ from settle.invoicing.models import COLLECTIBLE_STATUSES, Account, CreditMemo, E
 from settle.invoicing.services import credit_memos_totals_apply, invoice_totals_apply, invoices_lock
 from settle.tenants.models import Merchant
 
-from .models import GATEWAY_METHODS, Application, Payment, PaymentMethod, PaymentStatus, Refund
+from .confirmations import payment_returned_notify, refund_after_reversal_notify
+from .models import GATEWAY_METHODS, Application, Payment, PaymentMethod, PaymentStatus, Refund, RefundStatus
+
+# How long to wait before asking a gateway again about something it has not settled (a charge, a
+# refund): 2 minutes, 10 minutes, an hour, then every 6 hours.
+CHECK_BACKOFF = (dt.timedelta(minutes=2), dt.timedelta(minutes=10), dt.timedelta(hours=1), dt.timedelta(hours=6))
+SWEEP_BATCH = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,17 +50,23 @@ class GatewayCharge:
     pending: bool = False
 
 
-class RefundNotConfirmed(SettleError):
-    """The gateway did not confirm the refund (unreachable, or no answer). Nothing was recorded;
-    the same request again, with the same idempotency key, never refunds twice."""
-
-    status_code = 503
+def gateway_next_check(attempts: int, now: dt.datetime) -> dt.datetime:
+    """When to ask the gateway again after `attempts` checks."""
+    return now + CHECK_BACKOFF[min(attempts, len(CHECK_BACKOFF) - 1)]
 
 
 def gateway_idempotency_key(*, merchant: Merchant, key: str) -> str:
     """The key a gateway receives for a merchant's key: gateways know no merchants, so it is made
     unique across them."""
     return f"settle-{merchant.pk}-{key}"
+
+
+def _merchant_key(gateway_key: str) -> tuple[int, str] | None:
+    """The merchant id and key a `gateway_idempotency_key` was made from, or None."""
+    merchant_id, _, key = gateway_key.removeprefix("settle-").partition("-")
+    if gateway_key.startswith("settle-") and merchant_id.isdigit() and key:
+        return int(merchant_id), key
+    return None
 
 
 def _text(value: str, *, field: str, limit: int) -> str:
@@ -74,8 +88,12 @@ def _allocate(
                 field="currency",
             )
         if invoice.status not in COLLECTIBLE_STATUSES:
-            state = "already paid" if invoice.status == InvoiceStatus.PAID else invoice.get_status_display().lower()
-            raise NotAllowed(f"Invoice {invoice.number} is {state} and cannot be paid.")
+            paid = invoice.status == InvoiceStatus.PAID
+            state = "already paid" if paid else invoice.get_status_display().lower()
+            raise NotAllowed(
+                f"Invoice {invoice.number} is {state} and cannot be paid.",
+                code="invoice_paid" if paid else "invoice_not_payable",
+            )
     if amounts is not None:
         plan = []
         for invoice in invoices:
@@ -359,9 +377,9 @@ def gateway_payment_check(
         return
     owed = Money(sum(invoice.balance_minor for invoice in invoices), amount.currency)
     if amount.minor > owed.minor:
-        raise NotAllowed(f"That is more than the {owed.format(merchant.locale)} owed.")
+        raise NotAllowed(f"That is more than the {owed.format(merchant.locale)} owed.", code="amount_above_balance")
     if amount.minor < owed.minor and not allow_partial:
-        raise NotAllowed(f"Pay the full {owed.format(merchant.locale)}.")
+        raise NotAllowed(f"Pay the full {owed.format(merchant.locale)}.", code="amount_below_balance")
 
 
 def gateway_payment_record(
@@ -420,14 +438,65 @@ def payment_settle(*, merchant: Merchant, payment_id: int, now: dt.datetime) -> 
 
 
 def payment_return(*, merchant: Merchant, payment_id: int, code: str, reason: str, now: dt.datetime) -> Payment:
-    """The bank sent a debit back (an ACH return): one reversing journal entry takes the payment
-    off every invoice it paid and what is left of it out of clearing, so those invoices owe again
-    and the payment counts for nothing. The customer's timeline says so, which is also where the
-    merchant sees it. Returning twice changes nothing. Runs inside the caller's transaction."""
+    """The bank sent a debit back (an ACH return): one entry of its own kind takes the payment off
+    every invoice it paid and what is left of it out of clearing, so those invoices owe again and
+    the payment counts for nothing. The customer's timeline says so and the merchant gets a To-Do
+    to follow it up. Returning twice changes nothing. Runs inside the caller's transaction."""
+    described = f"{code} {reason.lower()}".strip()
+    payment = _payment_reverse(
+        merchant=merchant,
+        payment_id=payment_id,
+        status=PaymentStatus.RETURNED,
+        kind=EntryKind.PAYMENT_RETURNED,
+        memo=("Return", described),
+        verb="payment.returned",
+        describe=lambda payment: (
+            f"ACH payment returned ({described}): {payment.number} of {payment.amount.format(merchant.locale)}"
+        ),
+        now=now,
+    )
+    if payment.status == PaymentStatus.RETURNED:  # not a void that came first
+        payment_returned_notify(merchant=merchant, payment=payment, reason=described, now=now)
+    return payment
+
+
+def payment_void_record(*, merchant: Merchant, payment_id: int, actor: Any = None, now: dt.datetime) -> Payment:
+    """The gateway cancelled a payment before its funds settled, so no money moved: one entry of its
+    own kind takes the payment off every invoice it paid and out of clearing, those invoices owe
+    again, and the payment is void. Voiding twice changes nothing. Runs inside the caller's
+    transaction; the gateway call is `settle.payments.charges.payment_void`."""
+    return _payment_reverse(
+        merchant=merchant,
+        payment_id=payment_id,
+        status=PaymentStatus.VOIDED,
+        kind=EntryKind.PAYMENT_VOIDED,
+        memo=("Void", ""),
+        verb="payment.voided",
+        describe=lambda payment: f"Payment {payment.number} of {payment.amount.format(merchant.locale)} voided",
+        actor=actor,
+        now=now,
+    )
+
+
+def _payment_reverse(
+    *,
+    merchant: Merchant,
+    payment_id: int,
+    status: str,
+    kind: str,
+    memo: tuple[str, str],
+    verb: str,
+    describe: Callable[[Payment], str],
+    actor: Any = None,
+    now: dt.datetime,
+) -> Payment:
+    """Take all that is left of a payment back (a bank return, a void): off every invoice it pays
+    and out of clearing, in one entry of `kind` (`memo`: what, and why); the payment ends in
+    `status`. A payment already returned or void is left as it is."""
     customer_id = Payment.objects.values_list("customer_id", flat=True).get(merchant=merchant, pk=payment_id)
     customer_lock(merchant=merchant, customer_id=customer_id)
     payment = Payment.objects.select_for_update().get(pk=payment_id)
-    if payment.status == PaymentStatus.RETURNED:
+    if payment.status in (PaymentStatus.RETURNED, PaymentStatus.VOIDED):
         return payment
     applied = dict(
         Application.objects.filter(merchant=merchant, payment=payment, amount_minor__gt=0).values_list(
@@ -435,34 +504,34 @@ def payment_return(*, merchant: Merchant, payment_id: int, code: str, reason: st
         )
     )
     invoices = invoices_lock(merchant=merchant, invoice_ids=list(applied))
-    legs = _money_back_legs(
-        payment=payment,
-        minor=payment.amount_minor - payment.refunded_minor,
-        plan=[(invoice, applied[invoice.pk]) for invoice in invoices],
-    )
-    described = f"{code} {reason.lower()}".strip()
-    totals = journal_post(
-        merchant=merchant,
-        kind=EntryKind.APPLICATION_REVERSED,
-        customer_id=customer_id,
-        currency=payment.currency,
-        legs=legs,
-        now=now,
-        memo=f"Return of {payment.number} ({described})",
-    )
-    payment.status = PaymentStatus.RETURNED
+    left = payment.amount_minor - payment.refunded_minor
+    payment.status = status
     payment.save(update_fields=["status"])
-    payments_totals_apply(payments=[payment], totals=totals)
-    invoice_totals_apply(invoices=invoices, totals=totals)
-    applications_totals_apply(merchant=merchant, totals=totals, now=now)
+    if left:
+        totals = journal_post(
+            merchant=merchant,
+            kind=kind,
+            customer_id=customer_id,
+            currency=payment.currency,
+            legs=_money_back_legs(
+                payment=payment, minor=left, plan=[(invoice, applied[invoice.pk]) for invoice in invoices]
+            ),
+            now=now,
+            actor=actor,
+            memo=f"{memo[0]} of {payment.number}" + (f" ({memo[1]})" if memo[1] else ""),
+        )
+        payments_totals_apply(payments=[payment], totals=totals)
+        invoice_totals_apply(invoices=invoices, totals=totals)
+        applications_totals_apply(merchant=merchant, totals=totals, now=now)
     owing_again = [i.number for i in invoices if i.status != InvoiceStatus.UNCOLLECTIBLE]
     reopened = ", ".join(owing_again)
     activity_record(
         merchant=merchant,
         customer_id=customer_id,
-        verb="payment.returned",
-        summary=f"ACH payment returned ({described}): {payment.number} of {payment.amount.format(merchant.locale)}"
+        verb=verb,
+        summary=describe(payment)
         + (f", {reopened} owes again" if len(owing_again) == 1 else f", {reopened} owe again" if owing_again else ""),
+        actor=actor,
         obj=payment,
         now=now,
     )
@@ -603,19 +672,25 @@ def application_move_to_credit(
 
 
 def _refund_plan(
-    *, merchant: Merchant, payment: Payment, amount: Money, invoice_id: int | None
-) -> list[tuple[int, int]]:
-    """Which invoices a refund of `amount` comes off, and how much each: the payment's unapplied
-    credit first, then the invoices it paid, newest first (only `invoice_id` when given). Raises
-    for a wrong currency or more than is left; reads, so it can run before a gateway is asked and
-    again under the locks."""
+    *, merchant: Merchant, payment: Payment, amount: Money, invoice_id: int | None, pending: Sequence[Refund] = ()
+) -> dict[int, int]:
+    """Which invoices a refund of `amount` comes off, and how much each (invoice id → minor units;
+    the rest comes out of unapplied credit): the payment's unapplied credit first, then the
+    invoices it paid, newest first (only `invoice_id` when given). What the `pending` refunds plan
+    to take is not there to take. Raises for a wrong currency or more than is left."""
     require_positive(amount)
     if amount.currency != payment.currency:
         raise InvalidInput(f"Refunds of this payment are in {payment.currency}.", field="currency")
-    if amount.minor > payment.amount_minor - payment.refunded_minor:
-        raise NotAllowed(
-            f"Only {payment.refundable.format(merchant.locale)} of payment {payment.number} can still be refunded."
-        )
+    planned: dict[int, int] = defaultdict(int)
+    for other in pending:
+        for planned_id, part in other.plan.items():
+            planned[int(planned_id)] += part
+    reserved = sum(other.amount_minor for other in pending)
+    left_to_refund = payment.amount_minor - payment.refunded_minor - reserved
+    if amount.minor > left_to_refund:
+        refundable = Money(left_to_refund, payment.currency).format(merchant.locale)
+        waiting = " (the rest is in refunds waiting for the payment processor)" if pending else ""
+        raise NotAllowed(f"Only {refundable} of payment {payment.number} can still be refunded{waiting}.")
     applications = list(
         Application.objects.filter(merchant=merchant, payment=payment, amount_minor__gt=0).order_by("-id")
     )
@@ -625,12 +700,13 @@ def _refund_plan(
             raise NotAllowed("This payment did not pay that invoice.")
         left = amount.minor
     else:
-        left = amount.minor - min(payment.unapplied_minor, amount.minor)
-    plan: list[tuple[int, int]] = []
+        credit = payment.unapplied_minor - (reserved - sum(planned.values()))
+        left = amount.minor - min(max(credit, 0), amount.minor)
+    plan: dict[int, int] = {}
     for application in applications:
-        take = min(left, application.amount_minor)
+        take = min(left, application.amount_minor - planned[application.invoice_id])
         if take > 0:
-            plan.append((application.invoice_id, take))
+            plan[application.invoice_id] = take
             left -= take
     if left:
         raise NotAllowed("That is more than this payment paid on the invoice.")
@@ -638,9 +714,9 @@ def _refund_plan(
 
 
 def _money_back_legs(*, payment: Payment, minor: int, plan: Sequence[tuple[Invoice, int]]) -> list[Leg]:
-    """Legs taking `minor` of a payment back out of clearing (a refund, a bank return), off the
-    invoices in `plan`, which owe it again — except a written-off invoice, which cannot owe again:
-    its part is written off as well."""
+    """Legs taking `minor` of a payment back out of clearing (a refund, a bank return, a void), off
+    the invoices in `plan`, which owe it again — except a written-off invoice, which cannot owe
+    again: its part is written off as well."""
     legs = []
     for invoice, part in plan:
         legs.append(Leg(Account.RECEIVABLE, part, invoice_id=invoice.pk, payment_id=payment.pk))
@@ -669,69 +745,60 @@ def refund_create(
     The refund comes out of the payment's unapplied credit first, then off the invoices it paid,
     newest first (or only off `invoice_id` when given); those invoices owe it again, except a
     written-off one, which cannot owe again: that part is written off too. Raises NotAllowed for
-    more than is refundable.
+    more than is refundable. A manual payment's refund is recorded in one transaction.
 
-    A payment a gateway took is refunded there first, outside any transaction (the gateway is
-    another system: a rollback here would not undo it), under the refund's idempotency key (one is
-    made when none is given; pass one so a retry is safe). The refund is recorded only once the
-    gateway confirms it; its refusal (the pay-later window, more than is left) is NotAllowed with
-    its message, no confirmation is RefundNotConfirmed."""
+    A payment a gateway took is refunded there, once and never lost. The refund is first committed
+    as pending, with what it plans to take off each invoice; from then on it counts against what
+    can be refunded, so refunds in parallel never add up to more than was taken. The gateway is
+    then asked outside any transaction (a rollback here would not undo it), under the refund's
+    idempotency key (one is made when none is given; pass one so a retry is safe), and its answer
+    is recorded in a second transaction (`_refund_move`). A refusal (the pay-later window, more
+    than the gateway has left) marks the refund failed, moves nothing and raises NotAllowed with
+    the gateway's message; the same key again gets the same refusal. No answer returns the refund
+    still pending: `refund_reconcile` asks the gateway later and finishes it."""
+    now = now or clock.now()
     fingerprint = request_fingerprint(
         payment_id=payment_id, amount=[amount.minor, amount.currency], invoice_id=invoice_id, reason=reason
     )
-    replay = idempotent_replay(Refund, merchant=merchant, key=idempotency_key, fingerprint=fingerprint)
-    if replay is not None:
-        return replay
-    try:
-        charged = Payment.objects.filter(merchant=merchant, pk=payment_id).exclude(gateway="").first()
-    except (ValueError, TypeError):
-        raise NotFound("No such payment.") from None
-    if charged is not None:
-        # Everything that would refuse the refund is checked before the gateway gives money back.
-        _refund_plan(merchant=merchant, payment=charged, amount=amount, invoice_id=invoice_id)
-        idempotency_key = idempotency_key or f"refund-{secrets.token_hex(16)}"
-        _gateway_refund(merchant=merchant, payment=charged, amount=amount, key=idempotency_key)
-    return idempotent_create(
-        Refund,
-        merchant=merchant,
-        key=idempotency_key,
-        fingerprint=fingerprint,
-        create=lambda: _refund_create(
+    refund = idempotent_replay(Refund, merchant=merchant, key=idempotency_key, fingerprint=fingerprint)
+    if refund is None:
+        try:
+            through_gateway = Payment.objects.filter(merchant=merchant, pk=payment_id).exclude(gateway="").exists()
+        except (ValueError, TypeError):
+            raise NotFound("No such payment.") from None
+        if through_gateway:
+            idempotency_key = idempotency_key or f"refund-{secrets.token_hex(16)}"
+        made: list[Refund] = []
+        refund = idempotent_create(
+            Refund,
             merchant=merchant,
-            payment_id=payment_id,
-            amount=amount,
-            invoice_id=invoice_id,
-            reason=reason,
-            idempotency_key=idempotency_key,
+            key=idempotency_key,
             fingerprint=fingerprint,
-            actor=actor,
-            now=now,
-        ),
-    )
-
-
-def _gateway_refund(*, merchant: Merchant, payment: Payment, amount: Money, key: str) -> None:
-    """Have the gateway give `amount` back, or raise. Obvious refusals are made here without asking
-    it; the locked checks in `_refund_create` still decide what is recorded."""
-    if payment.status == PaymentStatus.PENDING:
-        raise NotAllowed(f"Payment {payment.number} is a bank debit that has not settled yet.")
-    gateway = gateway_get(payment.gateway)
-    request = RefundRequest(
-        charge_reference=payment.gateway_reference,
-        amount=amount,
-        idempotency_key=gateway_idempotency_key(merchant=merchant, key=key),
-    )
-    result: RefundResult = gateway.refund(request)
-    if result.outcome == Outcome.UNKNOWN:
-        # UNKNOWN is never guessed: ask what became of this key.
-        result = gateway.fetch_refund(idempotency_key=request.idempotency_key)
-    if result.outcome == Outcome.SUCCESS:
-        return
-    if result.outcome == Outcome.FAILURE and result.decline_code != "not_found":
-        raise NotAllowed(result.message or "The payment processor refused the refund.", code=result.decline_code)
-    raise RefundNotConfirmed(
-        "The payment processor did not confirm the refund, so nothing was recorded. Try again in a moment."
-    )
+            create=lambda: _refund_create(
+                merchant=merchant,
+                payment_id=payment_id,
+                amount=amount,
+                invoice_id=invoice_id,
+                reason=reason,
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
+                actor=actor,
+                now=now,
+                made=made,
+            ),
+        )
+        if made and made[0].pk == refund.pk and refund.status == RefundStatus.PENDING:
+            # Committed as pending: only now may the gateway give money back.
+            refund = _refund_move(
+                merchant=merchant,
+                refund_id=refund.pk,
+                result=_gateway_refund(refund, merchant=merchant),
+                actor=actor,
+                now=now,
+            )
+    if refund.status == RefundStatus.FAILED:
+        raise NotAllowed(refund.message or "The payment processor refused the refund.", code=refund.decline_code)
+    return refund
 
 
 def _refund_create(
@@ -744,9 +811,11 @@ def _refund_create(
     idempotency_key: str | None,
     fingerprint: str,
     actor: Any,
-    now: dt.datetime | None,
+    now: dt.datetime,
+    made: list[Refund],
 ) -> Refund:
-    now = now or clock.now()
+    """The refund row, under the customer's lock: recorded in full for a manual payment, pending
+    for a gateway one. `made` receives the row when this call created it."""
     require_positive(amount)
     try:
         customer_id = Payment.objects.values_list("customer_id", flat=True).get(merchant=merchant, pk=payment_id)
@@ -757,9 +826,10 @@ def _refund_create(
     if replay is not None:
         return replay
     payment = Payment.objects.select_for_update().get(pk=payment_id)
-    plan = _refund_plan(merchant=merchant, payment=payment, amount=amount, invoice_id=invoice_id)
-    invoices = invoices_lock(merchant=merchant, invoice_ids=[i for i, _ in plan])
-    parts = dict(plan)
+    if payment.gateway and payment.status == PaymentStatus.PENDING:
+        raise NotAllowed(f"Payment {payment.number} is a bank debit that has not settled yet: void it instead.")
+    pending = list(Refund.objects.filter(merchant=merchant, payment=payment, status=RefundStatus.PENDING))
+    plan = _refund_plan(merchant=merchant, payment=payment, amount=amount, invoice_id=invoice_id, pending=pending)
     refund = Refund.objects.create(
         merchant=merchant,
         payment=payment,
@@ -769,13 +839,30 @@ def _refund_create(
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         idempotency_key=idempotency_key or None,
         request_fingerprint=fingerprint,
+        **(
+            {"status": RefundStatus.PENDING, "plan": plan, "next_check_at": gateway_next_check(0, now)}
+            if payment.gateway
+            else {}
+        ),
     )
+    made.append(refund)
+    if not payment.gateway:
+        _refund_post(merchant=merchant, refund=refund, payment=payment, plan=plan, actor=actor, now=now)
+    return refund
+
+
+def _refund_post(
+    *, merchant: Merchant, refund: Refund, payment: Payment, plan: Mapping[int, int], actor: Any, now: dt.datetime
+) -> None:
+    """Post a refund that is happening: its journal entry, the caches, the timeline. The customer
+    and the payment are locked by the caller."""
+    invoices = invoices_lock(merchant=merchant, invoice_ids=list(plan))
     totals = journal_post(
         merchant=merchant,
         kind=EntryKind.REFUND_ISSUED,
-        customer_id=customer_id,
+        customer_id=payment.customer_id,
         currency=payment.currency,
-        legs=_money_back_legs(payment=payment, minor=amount.minor, plan=[(i, parts[i.pk]) for i in invoices]),
+        legs=_money_back_legs(payment=payment, minor=refund.amount_minor, plan=[(i, plan[i.pk]) for i in invoices]),
         now=now,
         actor=actor,
         memo=f"Refund of {payment.number}",
@@ -784,9 +871,10 @@ def _refund_create(
     invoice_totals_apply(invoices=invoices, totals=totals)
     applications_totals_apply(merchant=merchant, totals=totals, now=now)
     reopened = ", ".join(i.number for i in invoices if i.status != InvoiceStatus.UNCOLLECTIBLE)
+    amount = Money(refund.amount_minor, payment.currency)
     activity_record(
         merchant=merchant,
-        customer_id=customer_id,
+        customer_id=payment.customer_id,
         verb="payment.refunded",
         summary=f"Refunded {amount.format(merchant.locale)} of payment {payment.number}"
         + (f" ({reopened} reopened)" if reopened else ""),
@@ -794,4 +882,140 @@ def _refund_create(
         obj=payment,
         now=now,
     )
-    return refund
+
+
+def _gateway_refund(refund: Refund, *, merchant: Merchant, ask_first: bool = False) -> RefundResult:
+    """Have the gateway give a pending refund's money back, under the refund's key, so asking again
+    never refunds twice. A call with no answer is asked about, never guessed; a key the gateway
+    never received is UNKNOWN until the refund is sent again. `ask_first`: a reconciliation, which
+    asks what became of the refund before sending it (again)."""
+    payment = refund.payment
+    gateway = gateway_get(payment.gateway)
+    key = gateway_idempotency_key(merchant=merchant, key=refund.idempotency_key or "")
+
+    def asked() -> RefundResult:
+        found = gateway.fetch_refund(idempotency_key=key)
+        never_received = found.outcome == Outcome.FAILURE and found.decline_code == "not_found"
+        return RefundResult(Outcome.UNKNOWN, message=found.message) if never_received else found
+
+    if ask_first and (found := asked()).outcome != Outcome.UNKNOWN:
+        return found
+    result = gateway.refund(
+        RefundRequest(
+            charge_reference=payment.gateway_reference,
+            amount=Money(refund.amount_minor, payment.currency),
+            idempotency_key=key,
+        )
+    )
+    return asked() if result.outcome == Outcome.UNKNOWN else result
+
+
+def _refund_move(
+    *,
+    merchant: Merchant,
+    refund_id: int,
+    result: RefundResult,
+    now: dt.datetime,
+    actor: Any = None,
+    checked: bool = False,
+) -> Refund:
+    """The one transition of a gateway refund: lock the customer, then the refund; a pending refund
+    the gateway confirmed is posted and succeeded, one it refused is failed (nothing moves); any
+    other answer leaves it pending and reschedules the next check. A refund no longer pending is
+    left as it is, so whichever of the reply and a reconciliation comes second changes nothing.
+    `checked`: this answer came from a reconciliation check."""
+    with transaction.atomic():
+        customer_id = Refund.objects.values_list("payment__customer_id", flat=True).get(merchant=merchant, pk=refund_id)
+        customer_lock(merchant=merchant, customer_id=customer_id)
+        refund = Refund.objects.select_for_update().get(merchant=merchant, pk=refund_id)
+        if refund.status != RefundStatus.PENDING:
+            return refund
+        if checked:
+            refund.attempts += 1
+        if result.outcome == Outcome.SUCCESS:
+            payment = Payment.objects.select_for_update().get(pk=refund.payment_id)
+            if payment.status in (PaymentStatus.RETURNED, PaymentStatus.VOIDED):
+                # Nothing is left to take it off: it stays pending, unchecked, for a person.
+                refund.gateway_reference = result.reference[:100]
+                refund.next_check_at = None
+                refund.save()
+                refund_after_reversal_notify(merchant=merchant, refund=refund, payment=payment, now=now)
+                return refund
+            plan = _refund_plan_now(merchant=merchant, payment=payment, refund=refund)
+            _refund_post(merchant=merchant, refund=refund, payment=payment, plan=plan, actor=actor, now=now)
+            refund.status = RefundStatus.SUCCEEDED
+            refund.gateway_reference = result.reference[:100]
+        elif result.outcome == Outcome.FAILURE:
+            refund.status = RefundStatus.FAILED
+            refund.decline_code = result.decline_code[:60]
+            refund.message = result.message[:300]
+        refund.next_check_at = (
+            gateway_next_check(refund.attempts, now) if refund.status == RefundStatus.PENDING else None
+        )
+        refund.save()
+        return refund
+
+
+def _refund_plan_now(*, merchant: Merchant, payment: Payment, refund: Refund) -> dict[int, int]:
+    """What a confirmed refund takes off each invoice: its plan, unless the payment's applications
+    changed while it waited (moved to credit, credit applied elsewhere). The money is back with the
+    customer by then, so it then comes off whatever the payment still pays."""
+    plan = {int(invoice_id): part for invoice_id, part in refund.plan.items()}
+    applied = dict(
+        Application.objects.filter(merchant=merchant, payment=payment).values_list("invoice_id", "amount_minor")
+    )
+    from_credit = refund.amount_minor - sum(plan.values())
+    if payment.unapplied_minor >= from_credit and all(applied.get(pk, 0) >= part for pk, part in plan.items()):
+        return plan
+    others = Refund.objects.filter(merchant=merchant, payment=payment, status=RefundStatus.PENDING).exclude(
+        pk=refund.pk
+    )
+    amount = Money(refund.amount_minor, payment.currency)
+    return _refund_plan(merchant=merchant, payment=payment, amount=amount, invoice_id=None, pending=list(others))
+
+
+def refund_reconcile(*, merchant: Merchant, refund_id: int, now: dt.datetime) -> Refund:
+    """Ask the gateway what became of a pending refund (a lost reply, a crash before or after the
+    call) and record it like a reply; a refund the gateway never received is sent again under the
+    same key. A refund no longer pending is returned as it is. Raises NotFound."""
+    try:
+        refund = Refund.objects.select_related("payment").get(merchant=merchant, pk=refund_id)
+    except (Refund.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such refund.") from None
+    if refund.status != RefundStatus.PENDING:
+        return refund
+    result = _gateway_refund(refund, merchant=merchant, ask_first=True)
+    return _refund_move(merchant=merchant, refund_id=refund.pk, result=result, now=now, checked=True)
+
+
+def refund_news(*, gateway_key: str, now: dt.datetime) -> Refund | None:
+    """A gateway's webhook says something became of the refund it knows by `gateway_key`: if that
+    refund is still pending here, check it now (`refund_reconcile` asks the gateway, so the event
+    is a nudge, never taken on trust). None when the key is not one of a pending refund's."""
+    ours = _merchant_key(gateway_key)
+    if ours is None:
+        return None
+    with all_merchants():
+        refund = (
+            Refund.objects.select_related("merchant")
+            .filter(merchant_id=ours[0], idempotency_key=ours[1], status=RefundStatus.PENDING)
+            .first()
+        )
+    if refund is None:
+        return None
+    with merchant_scope(refund.merchant):
+        return refund_reconcile(merchant=refund.merchant, refund_id=refund.pk, now=now)
+
+
+def refunds_due(*, now: dt.datetime) -> list[tuple[int, int]]:
+    """(merchant id, refund id) of every merchant's pending refund whose next check has come, each
+    leased for the first backoff step so the next sweep does not hand it out again while its
+    check runs."""
+    with all_merchants(), transaction.atomic():
+        due = list(
+            Refund.objects.filter(status=RefundStatus.PENDING, next_check_at__lte=now)
+            .order_by("next_check_at")
+            .values_list("merchant_id", "pk")[:SWEEP_BATCH]
+        )
+        Refund.objects.filter(pk__in=[pk for _, pk in due]).update(next_check_at=gateway_next_check(0, now))
+    return due

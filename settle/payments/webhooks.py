@@ -4,8 +4,9 @@ succeeds, so a crash or an error loses nothing and a repeated delivery changes n
 
 Processing a `charge.*` event records what it says about the charge exactly as a reply would
 (`settle.payments.charges`): the attempt's transition table ignores stale or repeated news.
-Refunds are recorded when the gateway confirms them to `refund_create`, so `refund.*` events need
-nothing more."""
+Refunds are recorded when the gateway confirms them to `refund_create`; a `refund.*` event about a
+refund still pending here (its reply was lost) has it checked at once rather than at the next
+sweep."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from settle.tenants.models import Merchant
 
 from . import charges, tasks
 from .models import InboundEvent
+from .services import refund_news
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +66,10 @@ def _charge_result(data: Mapping[str, object]) -> ChargeResult:
 
 def _event_apply(event: InboundEvent, *, now: dt.datetime) -> Merchant | None:
     """Do what the event says; the merchant it concerned, if any."""
+    if event.type.startswith("refund."):
+        data = json.loads(event.body)["data"]
+        refund = refund_news(gateway_key=str(data["idempotency_key"]), now=now)
+        return refund.merchant if refund is not None else None
     if not event.type.startswith("charge."):
         return None
     data = json.loads(event.body)["data"]

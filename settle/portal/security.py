@@ -17,10 +17,9 @@ CONTENT_SECURITY_POLICY = (
 
 def customer_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Every response of `view`, refusals and redirects included: a strict Content-Security-Policy,
-    no caching (a shared computer's history must not keep an invoice), no MIME sniffing, and a
-    Referer only for our own pages. Not "no-referrer": Chromium then sends `Origin: null` with the
-    forms' posts, which CSRF protection rightly refuses; the token never stays in the URL anyway.
-    HSTS comes from SecurityMiddleware (SECURE_HSTS_SECONDS) on secure requests."""
+    no caching (a shared computer's history must not keep an invoice), no MIME sniffing, and no
+    Referer to anyone (the forms still pass CSRF: see `SameOriginCsrfMiddleware`). HSTS comes from
+    SecurityMiddleware (SECURE_HSTS_SECONDS) on secure requests."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -28,7 +27,7 @@ def customer_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
         response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         response["Cache-Control"] = "no-store"
         response["X-Content-Type-Options"] = "nosniff"
-        response["Referrer-Policy"] = "same-origin"
+        response["Referrer-Policy"] = "no-referrer"
         return response
 
     return wrapper

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.core.cache import cache
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext_lazy as _
@@ -13,6 +12,7 @@ from settle.customers.services import contact_form_submit
 from settle.tenants.models import Merchant
 
 from .forms import ContactSignupForm
+from .rate_limits import over_limit
 
 RATE_LIMIT = 10
 RATE_WINDOW_SECONDS = 3600
@@ -30,13 +30,7 @@ def _over_rate_limit(request: HttpRequest) -> bool:
     """Count this submission against the client's address; True once it has used up the hour.
     REMOTE_ADDR only: a forwarded header is the client's to forge."""
     key = f"portal:contact-form:{request.META.get('REMOTE_ADDR', '')}"
-    cache.add(key, 0, RATE_WINDOW_SECONDS)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, RATE_WINDOW_SECONDS)
-        count = 1
-    return count > RATE_LIMIT
+    return over_limit(key, limit=RATE_LIMIT, window_seconds=RATE_WINDOW_SECONDS)
 
 
 def contact_form(request: HttpRequest, token: str) -> HttpResponse:

@@ -8,14 +8,12 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import User
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
 from settle.core.tenancy import all_merchants, merchant_scope
 from settle.customers.models import Activity, Contact, Customer
-from settle.customers.services import contact_save
 from settle.invoicing.models import Invoice
 from settle.invoicing.services import invoice_void
 from settle.messaging.models import LocalSms, Message, MessageAttachment, MessageStatus
@@ -25,28 +23,6 @@ from settle.tenants.services import membership_set
 from tests.conftest import make_customer, make_invoice, make_payment, writes_nothing
 
 LINK = re.compile(re.escape(settings.SETTLE_BASE_URL) + r"/l/[A-Za-z0-9_-]{43}/")
-
-
-def owner_of(merchant: Merchant) -> User:
-    return Membership.objects.select_related("user").get(merchant=merchant, role=Role.OWNER).user
-
-
-@pytest.fixture
-def owner(client: Client, merchant: Merchant) -> Client:
-    client.force_login(owner_of(merchant))
-    return client
-
-
-@pytest.fixture
-def contact(merchant: Merchant, customer: Customer) -> Contact:
-    return contact_save(
-        merchant=merchant,
-        customer_id=customer.pk,
-        name="Ann Contact",
-        email="ann@example.com",
-        phone="+15145550123",
-        is_default_billing=True,
-    )
 
 
 @pytest.fixture

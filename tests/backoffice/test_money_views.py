@@ -21,6 +21,7 @@ from settle.core.tenancy import merchant_scope
 from settle.customers.models import Customer
 from settle.invoicing.models import CreditMemo, Invoice, InvoiceStatus, Order, Terms
 from settle.invoicing.services import OrderItemInput, credit_memo_create, order_checkout, order_create
+from settle.messaging.models import Message
 from settle.payments.models import Application, Payment, Refund
 from settle.payments.verify import ledger_verify
 from settle.tenants.models import Membership, Merchant, Role
@@ -291,15 +292,22 @@ def test_print_view_is_clean_and_stamped(owner: Client, merchant: Merchant, cust
 
 def test_quick_request_needs_both_amount_and_reference(owner: Client, customer: Customer) -> None:
     with writes_nothing():
-        no_reference = owner.post(url("quick_request_new"), {"customer": customer.pk, "amount": "45.00"})
-        no_amount = owner.post(url("quick_request_new"), {"customer": customer.pk, "reference": "RO-991"})
+        no_reference = owner.post(
+            url("quick_request_new"), {"customer": customer.pk, "amount": "45.00", "idempotency_key": "q1"}
+        )
+        no_amount = owner.post(
+            url("quick_request_new"), {"customer": customer.pk, "reference": "RO-991", "idempotency_key": "q1"}
+        )
     assert form_errors(no_reference) == {"reference": ["This field is required."]}
     assert form_errors(no_amount) == {"amount": ["This field is required."]}
 
-    response = owner.post(url("quick_request_new"), {"customer": customer.pk, "amount": "45.00", "reference": "RO-991"})
+    response = owner.post(
+        url("quick_request_new"),
+        {"customer": customer.pk, "amount": "45.00", "reference": "RO-991", "idempotency_key": "q1"},
+    )
 
     invoice = Invoice.objects.get()
-    assert response["Location"] == url("invoice_detail", invoice.pk)
+    assert response["Location"] == url("quick_request_link", Message.objects.get(concerns_invoice_id=invoice.pk).pk)
     assert (invoice.reference, invoice.total_minor, invoice.status) == ("RO-991", 4500, InvoiceStatus.OPEN)
 
 
@@ -587,7 +595,12 @@ def test_bad_amounts_are_refused_inline_everywhere(
     payment = make_payment(merchant, customer, 1000, [invoice])
     posts = {
         url("payment_new", customer=customer.pk): payment_data(amount, **{f"pay_{invoice.pk}": "on"}),
-        url("quick_request_new"): {"customer": customer.pk, "amount": amount, "reference": "R1"},
+        url("quick_request_new"): {
+            "customer": customer.pk,
+            "amount": amount,
+            "reference": "R1",
+            "idempotency_key": "q",
+        },
         url("credit_memo_new"): {
             "customer": customer.pk,
             "amount": amount,
@@ -623,11 +636,15 @@ def test_amounts_follow_the_merchants_currency(
     with merchant_scope(shop):
         with writes_nothing():
             response = client.post(
-                url("quick_request_new"), {"customer": customer.pk, "amount": too_precise, "reference": "R"}
+                url("quick_request_new"),
+                {"customer": customer.pk, "amount": too_precise, "reference": "R", "idempotency_key": "q"},
             )
         assert form_errors(response) == {"amount": [error]}
 
-        client.post(url("quick_request_new"), {"customer": customer.pk, "amount": good, "reference": "R"})
+        client.post(
+            url("quick_request_new"),
+            {"customer": customer.pk, "amount": good, "reference": "R", "idempotency_key": "q"},
+        )
         invoice = Invoice.objects.get()
         assert (invoice.currency, invoice.total_minor) == (currency, minor)
 

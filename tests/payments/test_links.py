@@ -195,6 +195,38 @@ def test_a_lifetime_out_of_bounds_is_refused(merchant: Merchant, customer: Custo
     assert not SecureLink.objects.exists()
 
 
+def test_a_public_quick_payment_link_lasts_a_year_and_is_never_spent(merchant: Merchant, invoice: Invoice) -> None:
+    link, raw = pay_link(merchant, invoice, public=True)
+
+    secure_link_use(merchant=merchant, link_id=link.pk, now=NOW)
+    secure_link_use(merchant=merchant, link_id=link.pk, now=NOW + SECOND)
+
+    assert link.public and not link.single_use
+    assert link.expires_at == NOW + dt.timedelta(days=365)
+    assert secure_link_resolve(raw, now=NOW + dt.timedelta(days=364)).pk == link.pk
+
+
+@pytest.mark.parametrize("purpose", ["pay_statement", "add_payment_method"])
+def test_only_an_invoice_link_can_be_public(merchant: Merchant, invoice: Invoice, purpose: str) -> None:
+    invoice_ids = [invoice.pk] if purpose == "pay_statement" else []
+    with writes_nothing(), pytest.raises(InvalidInput) as refused:
+        secure_link_create(
+            merchant=merchant,
+            purpose=purpose,
+            customer_id=invoice.customer_id,
+            invoice_ids=invoice_ids,
+            public=True,
+            now=NOW,
+        )
+
+    assert refused.value.field == "public"
+
+
+def test_a_public_link_cannot_be_single_use(merchant: Merchant, invoice: Invoice) -> None:
+    with writes_nothing(), pytest.raises(InvalidInput):
+        pay_link(merchant, invoice, public=True, single_use=True)
+
+
 # Single use
 
 

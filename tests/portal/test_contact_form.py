@@ -3,11 +3,8 @@ joins the customer on file, bots and floods create nothing, and it speaks the vi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
@@ -16,13 +13,6 @@ from settle.customers.models import Contact, Customer
 from settle.portal.views import RATE_LIMIT
 from settle.tenants.models import Merchant
 from tests.conftest import writes_nothing
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits() -> Iterator[None]:
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def url(merchant: Merchant) -> str:

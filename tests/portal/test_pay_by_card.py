@@ -6,24 +6,22 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
 from django.test import Client
 
 from settle.core.tenancy import merchant_scope
-from settle.customers.models import Customer
 from settle.invoicing.models import Invoice, InvoiceStatus
+from settle.invoicing.services import invoice_void
 from settle.payments.links import secure_link_create
-from settle.payments.models import ChargeAttempt, ChargeState, LinkPurpose, Payment, PaymentSettings
-from settle.payments.payment_settings import payment_settings_get
+from settle.payments.models import ChargeAttempt, ChargeState, LinkPurpose, Payment
 from settle.payments.verify import ledger_verify
 from settle.sandbox.models import Charge
 from settle.tenants.models import Merchant
 from tests.conftest import make_customer, make_invoice, writes_nothing
+from tests.portal.conftest import payment_settings_set
 from tests.sandbox.factories import ACCOUNTS, CARDS, ROUTING
 
 pytestmark = pytest.mark.django_db
@@ -34,26 +32,15 @@ PAID_URL = "/l/invoice/paid/"
 EXPIRY = f"12/{(dt.datetime.now(dt.UTC).year + 2) % 100:02d}"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def invoice(merchant: Merchant, customer: Customer) -> Invoice:
-    return make_invoice(merchant, customer, 123_45, due_date=dt.date(2031, 3, 15), terms="custom")
-
-
-def opened(client: Client, merchant: Merchant, invoice: Invoice) -> Client:
-    """This browser holds a session for a fresh link to `invoice`."""
+def opened(client: Client, merchant: Merchant, invoice: Invoice, *, public: bool = False) -> Client:
+    """This browser holds a session for a fresh link to `invoice` (`public`: a quick payment link)."""
     with merchant_scope(merchant):
         _, token = secure_link_create(
             merchant=merchant,
             purpose=LinkPurpose.PAY_INVOICE,
             customer_id=invoice.customer_id,
             invoice_ids=[invoice.pk],
+            public=public,
         )
     assert client.get(f"/l/{token}/").status_code == 303
     return client
@@ -100,8 +87,7 @@ def notice(client: Client) -> str:
 
 
 def partial_payments(merchant: Merchant, allowed: bool) -> None:
-    payment_settings_get(merchant=merchant)
-    PaymentSettings.objects.filter(merchant=merchant).update(partial_payments_allowed=allowed)
+    payment_settings_set(merchant, partial_payments_allowed=allowed)
 
 
 def test_the_invoice_page_offers_card_and_bank_account(client: Client, merchant: Merchant, invoice: Invoice) -> None:
@@ -167,7 +153,9 @@ def test_a_declined_card_goes_back_to_the_invoice_and_records_nothing(
     assert invoice.status != InvoiceStatus.PAID and invoice.balance_minor == 123_45
     assert not Payment.objects.exists()
     assert ChargeAttempt.objects.get().state == ChargeState.FAILED
-    assert client.get(returned).status_code == 404  # the checkout is over: pressing Pay starts anew
+    again = client.get(returned)  # the checkout is over: its page, where pressing Pay starts anew
+    assert (again.status_code, again["Location"]) == (303, INVOICE_URL)
+    assert ChargeAttempt.objects.count() == 1
 
 
 def test_a_decline_is_told_in_the_customers_language(merchant: Merchant, invoice: Invoice) -> None:
@@ -178,6 +166,18 @@ def test_a_decline_is_told_in_the_customers_language(merchant: Merchant, invoice
 
     words = notice(french)
     assert "Votre carte a été refusée." in words and "Votre carte n’a pas une provision suffisante." in words
+
+
+def test_a_decline_the_page_has_no_words_for_is_never_told_in_english_on_a_french_page(
+    merchant: Merchant, invoice: Invoice
+) -> None:
+    french = opened(Client(HTTP_ACCEPT_LANGUAGE="fr"), merchant, invoice)
+    returned = enter_card(french, start(french), CARDS["generic_decline"])
+
+    french.get(returned)
+
+    words = notice(french)
+    assert "Votre carte a été refusée." in words and "declined" not in words
 
 
 def test_three_d_secure_is_confirmed_then_paid(client: Client, merchant: Merchant, invoice: Invoice) -> None:
@@ -264,8 +264,7 @@ def test_part_of_the_invoice_is_refused_when_not_allowed(client: Client, merchan
 def test_a_payment_type_the_merchant_turned_off_is_refused(
     client: Client, merchant: Merchant, invoice: Invoice
 ) -> None:
-    payment_settings_get(merchant=merchant)
-    PaymentSettings.objects.filter(merchant=merchant).update(ach_enabled=False)
+    payment_settings_set(merchant, ach_enabled=False)
     opened(client, merchant, invoice)
     assert 'value="ach"' not in client.get(INVOICE_URL).content.decode()
 
@@ -295,7 +294,7 @@ def test_another_links_session_cannot_use_a_state_it_did_not_create(
 
     response = stranger.get(returned)
 
-    assert response.status_code == 404
+    assert (response.status_code, response["Location"]) == (303, INVOICE_URL)  # its own invoice
     assert not ChargeAttempt.objects.exists() and not Payment.objects.exists()
 
 
@@ -307,3 +306,16 @@ def test_the_paid_page_needs_a_payment_made_in_this_session(
     assert client.get(PAID_URL)["Location"] == INVOICE_URL
     assert client.get("/l/invoice/receipt/").status_code == 404
     assert Client().get(PAID_URL).status_code == 404
+
+
+def test_an_invoice_voided_while_the_card_is_typed_is_not_charged(merchant: Merchant, invoice: Invoice) -> None:
+    client = opened(Client(), merchant, invoice)
+    fields = start(client)
+    with merchant_scope(merchant):
+        invoice_void(merchant=merchant, invoice_id=invoice.pk)
+
+    returned = client.get(enter_card(client, fields, CARDS["success"]))
+
+    assert returned.status_code == 410
+    assert "This invoice was cancelled" in returned.content.decode()
+    assert not Charge.objects.exists() and not ChargeAttempt.objects.exists() and not Payment.objects.exists()

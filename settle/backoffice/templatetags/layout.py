@@ -17,8 +17,11 @@ NAV_SECTIONS = {
     "payments": ("payment_", "refund_"),
     "credits": ("credit_", "application_"),
     "messages": ("message_",),
+    "notifications": ("notification",),
     "settings": ("settings", "contact_profile", "staff"),
 }
+# URL names whose prefix names another section than the one they belong to.
+NAV_OWNERS = {"message_new": "new_message", "payment_profile_request": "customers"}
 
 
 @register.simple_tag(takes_context=True)
@@ -27,6 +30,5 @@ def nav_active(context: template.Context, section: str) -> SafeString | str:
     request: HttpRequest | None = context.get("request")
     match = getattr(request, "resolver_match", None)
     name = getattr(match, "url_name", None) or ""
-    if name.startswith(NAV_SECTIONS.get(section, ())):
-        return mark_safe('aria-current="page"')
-    return ""
+    owner = NAV_OWNERS.get(name) or next((s for s, prefixes in NAV_SECTIONS.items() if name.startswith(prefixes)), "")
+    return mark_safe('aria-current="page"') if owner == section else ""

@@ -23,7 +23,9 @@ from settle.core.errors import SettleError
 from settle.invoicing import selectors as invoicing_selectors
 from settle.invoicing import services as invoicing_services
 from settle.invoicing.models import Invoice, InvoiceLine
+from settle.messaging.models import MessageChannel
 from settle.payments.models import Application
+from settle.payments.requests import quick_payment_request_send
 from settle.payments.selectors import applications_for_invoice, refunds_for_invoice
 from settle.payments.services import application_move_to_credit as application_move_to_credit_service
 
@@ -156,15 +158,18 @@ def quick_request_new(request: HttpRequest) -> HttpResponse:
     form = QuickRequestForm(data, merchant=merchant, initial={"customer": query_id(request, "customer")})
     if data is not None and form.is_valid():
         try:
-            invoice = invoicing_services.quick_payment_request_create(
+            message = quick_payment_request_send(
                 merchant=merchant,
                 customer_id=form.cleaned_data["customer"].pk,
                 amount=form.cleaned_data["amount"],
                 reference=form.cleaned_data["reference"],
+                channel=MessageChannel.LINK,
+                public=True,
+                idempotency_key=form.cleaned_data["idempotency_key"],
                 actor=request.user,
             )
         except SettleError as error:
             add_domain_error(form, error)
         else:
-            return redirect("backoffice:invoice_detail", pk=invoice.pk)
+            return redirect("backoffice:quick_request_link", pk=message.pk)
     return render(request, "backoffice/invoice_quick_request.html", {"form": form})

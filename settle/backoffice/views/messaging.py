@@ -20,7 +20,7 @@ from settle.customers.models import Customer
 from settle.messaging import selectors, services
 from settle.messaging.channels.base import channel_class
 from settle.messaging.channels.sms import LocalSmsChannel
-from settle.messaging.models import MessageChannel, MessageStatus, MessageTemplate, Purpose
+from settle.messaging.models import TEMPLATE_PURPOSES, MessageChannel, MessageStatus, MessageTemplate, Purpose
 from settle.messaging.placeholders import placeholders_for
 
 from .common import add_domain_error, current, get_scoped_or_404, merchant_required
@@ -62,7 +62,7 @@ class TemplateFilterForm(forms.Form):
 
 
 class TemplateForm(forms.Form):
-    purpose = forms.ChoiceField(label="Used for", choices=Purpose.choices)
+    purpose = forms.ChoiceField(label="Used for", choices=[(p.value, p.label) for p in TEMPLATE_PURPOSES])
     language = forms.ChoiceField(choices=settings.LANGUAGES)
     name = forms.CharField(max_length=80)
     subject = forms.CharField(max_length=200, required=False, help_text="E-mails only.")

@@ -16,6 +16,7 @@ from settle.core.contact_points import region_of_locale
 from settle.core.errors import SettleError
 from settle.core.money import Money
 from settle.gateways.registry import gateway_names
+from settle.payments.confirmations import payment_confirmation_send_test
 from settle.payments.models import PaymentSettings
 from settle.payments.payment_settings import payment_settings_get, payment_settings_update
 from settle.payments.social import HANDLE_FIELDS, handle_normalize, social_options
@@ -97,15 +98,38 @@ class PaymentSettingsForm(forms.Form):
         return data
 
 
+class ConfirmationTestForm(forms.Form):
+    test_to = forms.CharField(
+        label="Send a test to",
+        max_length=254,
+        help_text="An e-mail address or a mobile number. The test uses sample values and a sample receipt link.",
+    )
+
+
 @admin_for_post
 def payment_settings(request: HttpRequest) -> HttpResponse:
     merchant, membership = current(request)
     row = payment_settings_get(merchant=merchant)
     editable = membership.can_manage_staff
+    sending_test = request.method == "POST" and "send_test" in request.POST
     form = PaymentSettingsForm(
-        request.POST or None, initial=PaymentSettingsForm.initial_for(row), merchant=merchant, editable=editable
+        request.POST if request.method == "POST" and not sending_test else None,
+        initial=PaymentSettingsForm.initial_for(row),
+        merchant=merchant,
+        editable=editable,
     )
-    if request.method == "POST" and form.is_valid():
+    test_form = ConfirmationTestForm(request.POST if sending_test else None)
+    if sending_test and test_form.is_valid():
+        try:
+            sent = payment_confirmation_send_test(
+                merchant=merchant, to=test_form.cleaned_data["test_to"], actor=request.user, now=clock.now()
+            )
+        except SettleError as error:
+            test_form.add_error("test_to", error.message)
+        else:
+            messages.success(request, f"Test confirmation queued to {sent.recipient}.")
+            return redirect("backoffice:settings_payments")
+    if form.is_bound and form.is_valid():
         try:
             payment_settings_update(
                 merchant=merchant,
@@ -123,6 +147,7 @@ def payment_settings(request: HttpRequest) -> HttpResponse:
     sample = Money.parse(1, merchant.currency)
     context = {
         "form": form,
+        "test_form": test_form,
         "row": row,
         "editable": editable,
         "gateway_types": [form[name] for name in PaymentSettingsForm.GATEWAY_TYPES],

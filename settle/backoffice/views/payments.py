@@ -1,5 +1,5 @@
 """Payments: recording money received (Pay Selected arrives here), the transaction history, the
-payment page, and refunds."""
+payment page, voids of gateway payments, and refunds."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from settle.backoffice.forms_money import PaymentForm, RefundForm
 from settle.core.errors import SettleError
@@ -15,7 +16,9 @@ from settle.core.money import Money
 from settle.customers.models import Customer
 from settle.customers.selectors import customer_list
 from settle.invoicing.selectors import invoice_list, open_invoices
+from settle.payments import charges
 from settle.payments import selectors as payment_selectors
+from settle.payments.models import RefundStatus
 from settle.payments.services import payment_record, refund_create
 
 from .common import add_domain_error, current, get_scoped_or_404, merchant_required, money_role_required
@@ -81,11 +84,35 @@ def payment_new(request: HttpRequest) -> HttpResponse:
     return render(request, "backoffice/payment_new.html", context)
 
 
+def _payment_page(request: HttpRequest, payment_id: int, *, error: SettleError | None = None) -> HttpResponse:
+    """The payment page; an action the service refused is shown on it, with the refusal's status."""
+    merchant, _ = current(request)
+    payment = selected_or_404(payment_selectors.payment_detail, merchant=merchant, payment_id=payment_id)
+    context = {
+        "payment": payment,
+        "refund_pending": any(refund.status == RefundStatus.PENDING for refund in payment.refunds.all()),
+        "money_moves": payment_selectors.payment_money_moves(merchant=merchant, payment_id=payment.pk),
+        "error": error,
+    }
+    return render(request, "backoffice/payment_detail.html", context, status=error.status_code if error else 200)
+
+
 @merchant_required
 def payment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _payment_page(request, pk)
+
+
+@money_role_required
+@require_POST
+def payment_void(request: HttpRequest, pk: int) -> HttpResponse:
+    """Void a gateway payment that has not settled; after settlement the page says to refund it."""
     merchant, _ = current(request)
-    payment = selected_or_404(payment_selectors.payment_detail, merchant=merchant, payment_id=pk)
-    return render(request, "backoffice/payment_detail.html", {"payment": payment})
+    try:
+        payment = charges.payment_void(merchant=merchant, payment_id=pk, actor=request.user)
+    except SettleError as error:
+        return _payment_page(request, pk, error=error)
+    messages.success(request, f"Payment {payment.number} voided.")
+    return redirect("backoffice:payment_detail", pk=pk)
 
 
 @money_role_required
@@ -106,7 +133,7 @@ def refund_new(request: HttpRequest, pk: int) -> HttpResponse:
     form = RefundForm(data, merchant=merchant, currency=payment.currency, initial={"amount": refundable.decimal})
     if data is not None and form.is_valid():
         try:
-            refund_create(
+            refund = refund_create(
                 merchant=merchant,
                 payment_id=payment.pk,
                 amount=form.cleaned_data["amount"],
@@ -118,13 +145,23 @@ def refund_new(request: HttpRequest, pk: int) -> HttpResponse:
         except SettleError as error:
             add_domain_error(form, error)
         else:
-            messages.success(request, f"Refunded {form.cleaned_data['amount'].format(merchant.locale)}.")
+            amount = form.cleaned_data["amount"].format(merchant.locale)
+            if refund.status == RefundStatus.PENDING:
+                messages.warning(
+                    request,
+                    f"Refund of {amount} pending: the payment processor has not confirmed it yet. "
+                    "It is completed as soon as it does.",
+                )
+            else:
+                messages.success(request, f"Refunded {amount}.")
             if invoice_id is not None:
                 return redirect("backoffice:invoice_detail", pk=invoice_id)
             return redirect("backoffice:payment_detail", pk=payment.pk)
+    pending = sum(refund.amount_minor for refund in payment.refunds.all() if refund.status == RefundStatus.PENDING)
     context = {
         "form": form,
         "payment": payment,
+        "refund_pending": Money(pending, payment.currency) if pending else None,
         "invoice_id": invoice_id,
         "application": application,
         "refundable": refundable,

@@ -50,8 +50,9 @@ def pay(
     minor: int | None = None,
     key: str = "pay-1",
     allow_partial: bool = False,
+    language: str = "",
 ) -> ChargeAttempt:
-    """Start a charge for the invoices' whole balance (or `minor`)."""
+    """Start a charge for the invoices' whole balance (or `minor`), from a page in `language`."""
     amount = Money(minor if minor is not None else sum(i.balance_minor for i in invoices), merchant.currency)
     return charge_attempt_start(
         merchant=merchant,
@@ -65,6 +66,7 @@ def pay(
         allow_partial=allow_partial,
         card_brand=method.brand,
         last4=method.last4,
+        language=language,
     )
 
 

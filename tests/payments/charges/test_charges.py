@@ -13,7 +13,7 @@ from settle.core.idempotency import IdempotencyConflict
 from settle.core.money import Money
 from settle.customers.models import Activity, Customer
 from settle.gateways.sandbox import SandboxGateway
-from settle.invoicing.models import InvoiceStatus, JournalEntry
+from settle.invoicing.models import EntryKind, InvoiceStatus, JournalEntry
 from settle.invoicing.services import invoice_mark_uncollectible
 from settle.payments.charges import charge_attempt_reconcile, charge_attempts_reconcile_due
 from settle.payments.models import ChargeAttempt, ChargeState, Payment, PaymentMethod, PaymentStatus
@@ -163,6 +163,12 @@ def test_a_returned_bank_debit_reopens_the_invoice(
     assert payment.refund_label == "Returned"
     assert invoice.status == InvoiceStatus.OPEN and invoice.balance_minor == 20_000
     assert JournalEntry.objects.count() == entries + 1
+    returned_entry = JournalEntry.objects.latest("id")
+    assert (returned_entry.kind, returned_entry.memo) == (
+        EntryKind.PAYMENT_RETURNED,
+        f"Return of {payment.number} (R01 insufficient funds)",
+    )
+    assert sum(line.amount_minor for line in returned_entry.lines.all()) == 0
     assert ledger_verify().ok
     timeline = Activity.objects.get(verb="payment.returned").summary
     assert "ACH payment returned (R01 insufficient funds)" in timeline and invoice.number in timeline

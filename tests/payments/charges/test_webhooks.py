@@ -10,15 +10,18 @@ import time
 import pytest
 from django.test import Client
 
+from settle.core import clock
+from settle.core.money import Money
 from settle.customers.models import Activity, Customer
 from settle.gateways.sandbox import SandboxGateway
 from settle.invoicing.models import InvoiceStatus
-from settle.payments.models import ChargeState, Payment, PaymentStatus
+from settle.payments.models import ChargeState, Payment, PaymentStatus, Refund, RefundStatus
+from settle.payments.services import refund_create
 from settle.payments.verify import ledger_verify
 from settle.payments.webhooks import inbound_event_process, inbound_events_process_due
 from settle.sandbox import webhooks
-from settle.sandbox.models import Event
-from settle.sandbox.services import sandbox_advance
+from settle.sandbox.models import Event, FaultKind, Operation
+from settle.sandbox.services import fault_script, sandbox_advance
 from settle.tenants.models import Merchant
 from tests.conftest import make_invoice
 from tests.sandbox.factories import ACCOUNTS, CARDS, bank_account, card, move_to_a_monday
@@ -172,3 +175,45 @@ def test_a_failed_processing_is_kept_and_retried(
 
     [event] = inbox()
     assert event.processed_at is not None and event.attempts == 1
+
+
+@pytest.mark.django_db
+def test_a_refund_event_finishes_a_refund_whose_reply_was_lost_without_waiting_for_the_sweep(
+    client: Client,
+    merchant: Merchant,
+    customer: Customer,
+    gateway: SandboxGateway,
+    django_capture_on_commit_callbacks: object,
+) -> None:
+    payment = pay(merchant, customer, [make_invoice(merchant, customer, 10_000)], card(gateway)).payment
+    assert payment is not None
+    fault_script(operation=Operation.REFUND, kind=FaultKind.REPLY_LOST, now=clock.now())
+    fault_script(operation=Operation.FETCH_REFUND, kind=FaultKind.TIMEOUT, now=clock.now())
+    pending = refund_create(merchant=merchant, payment_id=payment.pk, amount=Money(4_000, "USD"), idempotency_key="r-1")
+    assert pending.status == RefundStatus.PENDING
+
+    body = webhooks.event_body(Event.objects.get(type="refund.succeeded"))
+    with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
+        assert post(client, body, signed(body)) == 200
+        assert post(client, body, signed(body)) == 200  # delivered twice: processed once
+
+    [event] = [event for event in inbox() if event.type == "refund.succeeded"]
+    assert event.processed_at is not None and event.merchant == merchant
+    done = Refund.objects.get()
+    payment.refresh_from_db()
+    assert done.status == RefundStatus.SUCCEEDED and payment.refunded_minor == 4_000
+    assert ledger_verify().ok
+
+
+@pytest.mark.django_db
+def test_a_refund_event_about_no_refund_of_ours_is_stored_and_done(
+    client: Client, django_capture_on_commit_callbacks: object
+) -> None:
+    for key in ("elsewhere", "settle-x-r-1", "settle-999999-r-1"):
+        body = json.dumps(
+            {"id": f"evt_{key}", "type": "refund.succeeded", "created": 0, "data": {"idempotency_key": key}}
+        ).encode()
+        with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
+            assert post(client, body, signed(body)) == 200
+
+    assert all(event.processed_at is not None and event.merchant is None for event in inbox())

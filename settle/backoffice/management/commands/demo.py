@@ -92,6 +92,13 @@ def _lines(merchant: MerchantReport) -> list[tuple[str, str]]:
             f"{n['quick payment requests']} quick payment requests",
         ),
         ("payments", f"{n['payments']}: {methods}; {n['payments kept as credit']} kept as customer credit"),
+        (
+            "paid online",
+            f"{n['paid online']} through the payment processor ({n['bank debits succeeded']} bank debits settled, "
+            f"{n['bank debits returned']} returned, {n['payments voided']} voided); "
+            f"{n['payment methods saved']} payment methods saved, {n['requests sent']} requests sent, "
+            f"{n['paid elsewhere, to confirm']} paid by app to confirm",
+        ),
         ("refunds", str(n["refunds"])),
         (
             "credits",
