@@ -6,6 +6,7 @@ reader's locale.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -118,10 +119,17 @@ class Money:
 
     def format(self, locale: str = "en_US") -> str:
         """Human text in the reader's locale, e.g. $1,234.50 or 1 234,50 $."""
-        return format_currency(self.decimal, self.currency, locale=locale.replace("-", "_"))
+        return _formatted(self.minor, self.currency, locale.replace("-", "_"))
 
     def __str__(self) -> str:
         return f"{self.decimal} {self.currency}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _formatted(minor: int, currency: str, locale: str) -> str:
+    """Babel's text for an amount. A page shows the same few amounts again and again, and Babel
+    reads its locale data for each one, so the texts are remembered."""
+    return format_currency(Money(minor, currency).decimal, currency, locale=locale)
 
 
 _PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?")

@@ -43,15 +43,19 @@ def payment_settings_get(*, merchant: Merchant) -> PaymentSettings:
     """The merchant's payment settings (one query once they exist). The first read creates them:
     the first configured gateway, cards, bank accounts and wallets on, buy-now-pay-later off from
     50 in the merchant's currency, no partial payments, no automatic confirmation, no social apps.
-    Two first reads at once still make one row (unique per merchant)."""
-    row, _ = PaymentSettings.objects.get_or_create(
-        merchant=merchant,
-        defaults={
-            "gateway": next(iter(gateway_paths()), ""),
-            "currency": merchant.currency,
-            "bnpl_minimum_minor": _bnpl_default_minor(merchant.currency),
-        },
-    )
+    Two first reads at once still make one row (unique per merchant). Every pay page view reads
+    them, so the read is plain SQL: building it through the ORM cost several times its run."""
+    sql = f"SELECT * FROM {PaymentSettings._meta.db_table} WHERE merchant_id = %s"  # noqa: S608  # table from the model
+    row = next(iter(PaymentSettings._base_manager.raw(sql, [merchant.pk])), None)
+    if row is None:
+        row, _ = PaymentSettings.objects.get_or_create(
+            merchant=merchant,
+            defaults={
+                "gateway": next(iter(gateway_paths()), ""),
+                "currency": merchant.currency,
+                "bnpl_minimum_minor": _bnpl_default_minor(merchant.currency),
+            },
+        )
     if row.currency != merchant.currency:
         # The merchant changed currency (possible only before any money exists): a minimum
         # written in the old one means nothing in the new one.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,9 +34,22 @@ def payment_detail(*, merchant: Merchant, payment_id: int) -> Payment:
     return payment_list(merchant=merchant).get(pk=payment_id)
 
 
-def saved_methods(*, merchant: Merchant, customer_id: int) -> QuerySet[SavedMethod]:
-    """The customer's payment methods that are not removed: the default first, then the newest."""
-    return SavedMethod.objects.filter(merchant=merchant, customer_id=customer_id, removed_at__isnull=True)
+def saved_methods_chargeable(
+    *, merchant: Merchant, customer_id: int, gateway: str, kinds: Sequence[str]
+) -> list[SavedMethod]:
+    """The customer's payment methods, not removed, kept at `gateway` and of one of `kinds`: the
+    default first, then the newest. Every pay page view asks, so it is plain SQL: building it
+    through the ORM cost several times what the database spends on it."""
+    if not kinds:
+        return []
+    # The table name comes from the model; every value is a parameter.
+    sql = (
+        f"SELECT * FROM {SavedMethod._meta.db_table}"  # noqa: S608
+        " WHERE merchant_id = %s AND customer_id = %s AND removed_at IS NULL AND gateway = %s"
+        f" AND kind IN ({', '.join(['%s'] * len(kinds))})"
+        " ORDER BY is_default DESC, created_at DESC, id DESC"
+    )
+    return list(SavedMethod._base_manager.raw(sql, [merchant.pk, customer_id, gateway, *kinds]))
 
 
 def applications_for_invoice(*, merchant: Merchant, invoice_id: int) -> QuerySet[Application]:

@@ -123,6 +123,14 @@ class SocialOption:
     amount: Money
     memo: str
 
+    @property
+    def pay_label(self) -> str:
+        return gettext("Pay with %(app)s") % {"app": self.label}
+
+    @property
+    def paid_label(self) -> str:
+        return gettext("I’ve paid with %(app)s") % {"app": self.label}
+
 
 def social_options(
     settings: PaymentSettings, amount: Money, invoice_number: str, *, locale: str = "en_US"

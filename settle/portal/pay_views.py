@@ -26,7 +26,6 @@ from babel.dates import format_date
 from babel.numbers import format_decimal
 from django.conf import settings
 from django.contrib import messages
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -59,7 +58,7 @@ from settle.payments.links import (
 from settle.payments.models import ChargeAttempt, ChargeState, LinkPurpose, PaymentSettings, SavedMethod, SecureLink
 from settle.payments.payment_settings import payment_settings_get, payment_types_offered
 from settle.payments.receipts import invoice_document, invoice_page_document, link_invoices, receipt_document
-from settle.payments.selectors import saved_methods
+from settle.payments.selectors import saved_methods_chargeable
 from settle.payments.social import social_options
 from settle.payments.vault import SAVABLE_KINDS, saved_method_add
 from settle.tenants.models import Merchant
@@ -234,14 +233,14 @@ def _consent_text(merchant: Merchant) -> str:
     ) % {"name": merchant.name}
 
 
-def _saved_offered(paying: Paying, payment_settings: PaymentSettings, amount: Money) -> QuerySet[SavedMethod]:
+def _saved_offered(paying: Paying, payment_settings: PaymentSettings, amount: Money) -> list[SavedMethod]:
     """The customer's saved methods the page may charge: none on a public link (anyone may hold
     it), else those kept at the merchant's gateway of a payment type offered for `amount`."""
+    if paying.link.public:
+        return []
     offered = [kind.value for kind in payment_types_offered(payment_settings, amount) if kind in SAVABLE_KINDS]
-    if paying.link.public or not offered:
-        return SavedMethod.objects.none()
-    return saved_methods(merchant=paying.merchant, customer_id=paying.link.customer_id).filter(
-        gateway=payment_settings.gateway, kind__in=offered
+    return saved_methods_chargeable(
+        merchant=paying.merchant, customer_id=paying.link.customer_id, gateway=payment_settings.gateway, kinds=offered
     )
 
 
@@ -513,7 +512,8 @@ def _saved_chosen(paying: Paying, payment_settings: PaymentSettings, amount: Mon
     method = None
     if saved_id.isdigit():
         with merchant_scope(paying.merchant):
-            method = _saved_offered(paying, payment_settings, amount).filter(pk=int(saved_id)).first()
+            chosen = int(saved_id)
+            method = next((m for m in _saved_offered(paying, payment_settings, amount) if m.pk == chosen), None)
     if method is None:
         raise _Unavailable(gettext("This payment method is no longer available. Choose another way to pay."))
     return method
