@@ -17,6 +17,7 @@ class NotificationKind(models.TextChoices):
     PAYMENT_RETURNED = "payment_returned", "Payment returned"
     PAID_ELSEWHERE = "paid_elsewhere", "Paid elsewhere, to confirm"
     REFUND_AFTER_REVERSAL = "refund_reversed", "Refund made after the payment was reversed"
+    LATE_CHARGE = "late_charge", "Charge taken after it was recorded as failed"
 
 
 class Notification(TenantModel):

@@ -37,7 +37,7 @@ from settle.gateways.registry import gateway_get
 from settle.tenants.models import Merchant
 
 from . import tasks
-from .confirmations import online_payment_announce
+from .confirmations import late_charge_notify, online_payment_announce
 from .models import ChargeAttempt, ChargeState, Payment, PaymentMethod, PaymentStatus, Refund, RefundStatus
 from .payment_settings import payment_settings_get
 from .services import (
@@ -69,13 +69,19 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     # A pending bank debit is already a payment: its failure is a return, which reverses it.
     ChargeState.PENDING: frozenset({ChargeState.SUCCEEDED, ChargeState.RETURNED, ChargeState.VOIDED}),
     ChargeState.SUCCEEDED: frozenset({ChargeState.RETURNED, ChargeState.VOIDED}),
-    ChargeState.FAILED: frozenset(),
+    # Failed is final for Settle, but not for the gateway's books: an answer that arrives after the
+    # attempt was given up on (a charge the gateway said it never got, then took) is recorded, and
+    # the merchant is asked to check (`late_charge_notify`).
+    ChargeState.FAILED: frozenset({ChargeState.PENDING, ChargeState.SUCCEEDED}),
     ChargeState.RETURNED: frozenset(),
     ChargeState.VOIDED: frozenset(),
 }
 
 # States whose outcome the gateway may still change without anyone asking: checked on a backoff.
 RECONCILED_STATES = (ChargeState.CREATED, ChargeState.UNKNOWN, ChargeState.REQUIRES_ACTION, ChargeState.PENDING)
+# States of an attempt that may still take money without a payment recorded yet: while one is open
+# for an invoice, no other charge for that invoice starts (the customer would pay twice).
+OPEN_STATES = (ChargeState.CREATED, ChargeState.UNKNOWN, ChargeState.REQUIRES_ACTION)
 
 PAYMENT_METHODS = {
     MethodKind.CARD: PaymentMethod.CARD,
@@ -140,6 +146,9 @@ def charge_attempt_start(
     replay = idempotent_replay(ChargeAttempt, merchant=merchant, key=idempotency_key, fingerprint=fingerprint)
     if replay is not None:
         return replay
+    _open_attempts_settle(
+        merchant=merchant, customer_id=customer_id, invoice_ids=invoice_ids, idempotency_key=idempotency_key, now=now
+    )
     made: list[ChargeAttempt] = []
 
     def create() -> ChargeAttempt:
@@ -149,6 +158,13 @@ def charge_attempt_start(
         replay = idempotent_replay(ChargeAttempt, merchant=merchant, key=idempotency_key, fingerprint=fingerprint)
         if replay is not None:
             return replay
+        if _open_attempts(
+            merchant=merchant, customer_id=customer_id, invoice_ids=invoice_ids, idempotency_key=idempotency_key
+        ):
+            raise NotAllowed(
+                "An earlier payment of this invoice is still being confirmed: nothing more was charged.",
+                code="charge_open",
+            )
         gateway_payment_check(
             merchant=merchant,
             customer_id=customer_id,
@@ -191,6 +207,47 @@ def charge_attempt_start(
     if not (made and made[0].pk == attempt.pk):
         return attempt
     return _attempt_move(merchant=merchant, attempt_id=attempt.pk, result=_charge(attempt), now=now)
+
+
+def _open_attempts(
+    *, merchant: Merchant, customer_id: int, invoice_ids: Sequence[int], idempotency_key: str
+) -> list[ChargeAttempt]:
+    """The customer's other attempts, still open (`OPEN_STATES`), for any of `invoice_ids`."""
+    wanted = {int(pk) for pk in invoice_ids}
+    if not wanted:
+        return []
+    attempts = ChargeAttempt.objects.filter(merchant=merchant, customer_id=customer_id, state__in=OPEN_STATES)
+    return [
+        attempt
+        for attempt in attempts.exclude(idempotency_key=idempotency_key).order_by("pk")
+        if wanted.intersection(attempt.invoice_ids)
+    ]
+
+
+def _open_attempts_settle(
+    *, merchant: Merchant, customer_id: int, invoice_ids: Sequence[int], idempotency_key: str, now: dt.datetime
+) -> None:
+    """Before a new charge for these invoices, settle the customer's open ones for them, outside any
+    transaction (the gateway is asked): each is asked about, and one still waiting for a
+    confirmation the customer walked away from (a 3-D Secure page) is then cancelled at the
+    gateway. One that took the money is recorded, which the new charge's check then sees; one
+    still open after this makes the new charge refused (`charge_open`)."""
+    for open_attempt in _open_attempts(
+        merchant=merchant, customer_id=customer_id, invoice_ids=invoice_ids, idempotency_key=idempotency_key
+    ):
+        attempt = charge_attempt_reconcile(merchant=merchant, attempt_id=open_attempt.pk, now=now)
+        if attempt.state != ChargeState.REQUIRES_ACTION or not attempt.gateway_reference:
+            continue
+        # Confirmed between the question and this void, it is cancelled all the same (no money
+        # moves) and recorded as such: either way the customer pays once.
+        if gateway_get(attempt.gateway).void(charge_reference=attempt.gateway_reference).outcome == Outcome.SUCCESS:
+            cancelled = ChargeResult(
+                Outcome.FAILURE,
+                reference=attempt.gateway_reference,
+                decline_code=DECLINE_VOIDED,
+                message="Cancelled: another payment was started.",
+            )
+            _attempt_move(merchant=merchant, attempt_id=attempt.pk, result=cancelled, now=now)
 
 
 def _charge(attempt: ChargeAttempt) -> ChargeResult:
@@ -277,9 +334,9 @@ def _attempt_move(
             _payment_follow(merchant=merchant, attempt=attempt, target=target, result=result, now=now, actor=actor)
             attempt.state = target
             attempt.gateway_reference = result.reference or attempt.gateway_reference
-            if target in (ChargeState.FAILED, ChargeState.RETURNED, ChargeState.VOIDED):
-                attempt.decline_code = result.decline_code[:60]
-                attempt.message = result.message[:300]
+            failed = target in (ChargeState.FAILED, ChargeState.RETURNED, ChargeState.VOIDED)
+            attempt.decline_code = result.decline_code[:60] if failed else ""
+            attempt.message = result.message[:300] if failed else ""
             attempt.action_url = result.action_url[:500] if target == ChargeState.REQUIRES_ACTION else ""
         attempt.next_check_at = (
             gateway_next_check(attempt.attempts, now) if attempt.state in RECONCILED_STATES else None
@@ -311,6 +368,8 @@ def _payment_follow(
             now=now,
         )
         online_payment_announce(merchant=merchant, payment=attempt.payment, language=attempt.language, now=now)
+        if attempt.state == ChargeState.FAILED:
+            late_charge_notify(merchant=merchant, payment=attempt.payment, now=now)
     elif target == ChargeState.SUCCEEDED and attempt.payment_id is not None:
         payment_settle(merchant=merchant, payment_id=attempt.payment_id, now=now)
     elif target == ChargeState.VOIDED and attempt.payment_id is not None:

@@ -112,6 +112,26 @@ def refund_after_reversal_notify(*, merchant: Merchant, refund: Refund, payment:
     )
 
 
+def late_charge_notify(*, merchant: Merchant, payment: Payment, now: dt.datetime) -> None:
+    """The gateway says it took a charge that Settle had recorded as failed (its answer came after
+    it was given up on): the payment is now recorded, perhaps as credit if the invoices were paid
+    another way meanwhile. A To-Do for the merchant to check whether the customer paid twice."""
+    customer = Customer.objects.get(merchant=merchant, pk=payment.customer_id)
+    amount = payment.amount.format(merchant.locale)
+    merchant_notify(
+        merchant=merchant,
+        kind=NotificationKind.LATE_CHARGE,
+        title=f"Payment {payment.number} of {amount} from {customer.display_name} went through late",
+        body=f"The payment processor took {amount} for a charge that had been recorded as failed. It is now "
+        f"recorded as {payment.number}. If the customer paid again meanwhile, refund one of the payments.",
+        key=f"late_charge:{payment.pk}",
+        customer_id=customer.pk,
+        payment_id=payment.pk,
+        needs_action=True,
+        now=now,
+    )
+
+
 def payment_returned_notify(*, merchant: Merchant, payment: Payment, reason: str, now: dt.datetime) -> Notification:
     """The bank sent a debit back: a To-Do for the merchant to collect the money another way."""
     customer = Customer.objects.get(merchant=merchant, pk=payment.customer_id)

@@ -413,4 +413,10 @@ class SavedMethod(TenantModel):
                 name="saved_method_one_default",
             ),
             models.CheckConstraint(condition=models.Q(last4__regex=r"^[0-9]{4}$"), name="saved_method_last4_digits"),
+            # A token is kept once: a repeated save finds the first (`vault.saved_method_add`).
+            models.UniqueConstraint(
+                fields=["merchant", "gateway", "token"],
+                condition=models.Q(removed_at__isnull=True),
+                name="saved_method_token_once",
+            ),
         ]

@@ -93,9 +93,15 @@ def saved_method_add(
 ) -> SavedMethod:
     """Save a card or bank account the gateway vaulted, with the exact authorization text the
     customer agreed to, when and from which IP. The customer's first method is the default. Never
-    charges. Raises NotFound (customer), NotAllowed (a single-use wallet or pay-later token),
-    InvalidInput (no consent, a name too long)."""
+    charges. Saving the same token again (a repeated request) returns the method saved first.
+    Raises NotFound (customer), NotAllowed (a single-use wallet or pay-later token), InvalidInput
+    (no consent, a name too long)."""
     customer_lock(merchant=merchant, customer_id=customer_id)
+    already = SavedMethod.objects.filter(
+        merchant=merchant, customer_id=customer_id, token=vaulted.token, removed_at__isnull=True
+    ).first()
+    if already is not None:
+        return already
     has_default = SavedMethod.objects.filter(
         merchant=merchant, customer_id=customer_id, is_default=True, removed_at__isnull=True
     ).exists()

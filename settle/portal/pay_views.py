@@ -411,6 +411,10 @@ REFUSED_CHARGES = {
     ),
     "amount_below_balance": _("This must be paid in full, so nothing was charged."),
     "payment_type_unavailable": _("This way of paying is not available."),
+    "charge_open": _(
+        "An earlier payment of this invoice is still being confirmed, so nothing more was charged. "
+        "Check back in a few minutes."
+    ),
     "IdempotencyConflict": _(
         "This payment was already submitted with other details, so nothing more was charged. "
         "Reload the page to pay again."
@@ -769,7 +773,9 @@ def _route(
     """Send the customer where the attempt's state says: the confirmation, the gateway's
     confirmation step, their page with the decline, or a page saying it is being confirmed."""
     if attempt.state in (ChargeState.SUCCEEDED, ChargeState.PENDING):
-        if "consent_text" in checkout:
+        # A twin request that found the charge made under its key has no token of its own to save:
+        # the request that vaulted it saves it.
+        if "consent_text" in checkout and "token" in checkout:
             _save_paid_method(link, checkout)
         _checkout_drop(request, state)
         request.session[FINISHED_KEY] = _Finished(link_id=checkout["link_id"], state=state, attempt_id=attempt.pk)

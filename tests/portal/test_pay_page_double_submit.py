@@ -11,7 +11,7 @@ from django.test import Client
 
 from settle.customers.models import Customer
 from settle.invoicing.models import Invoice, InvoiceStatus
-from settle.payments.models import Payment
+from settle.payments.models import Payment, SavedMethod
 from settle.payments.verify import ledger_verify
 from settle.sandbox.models import Charge, ChargeStatus
 from settle.tenants.models import Merchant
@@ -34,14 +34,17 @@ def pay_form(page: str) -> dict[str, str]:
     return fields
 
 
+@pytest.mark.parametrize("save", [False, True], ids=["once", "saving-the-card"])
 def test_a_twin_return_whose_setup_token_was_spent_shows_the_charge_made(
-    client: Client, merchant: Merchant, customer: Customer
+    client: Client, merchant: Merchant, customer: Customer, save: bool
 ) -> None:
     """Two requests of one session come back from the card page at once: both read the session
-    before either saved it, so the second finds its setup token spent by the first's charge."""
+    before either saved it, so the second finds its setup token spent by the first's charge (and
+    leaves saving the card, when the customer asked, to the first)."""
     invoice: Invoice = make_invoice(merchant, customer, 64_00)
     opened(client, merchant, invoice)
-    form = pay_form(client.get(INVOICE_URL).content.decode()) | {"kind": "card"}
+    asked = {"save": "1", "saved_name": "Visa"} if save else {}
+    form = pay_form(client.get(INVOICE_URL).content.decode()) | {"kind": "card", **asked}
     returned = enter_card(client, local(client.post(PAY_URL, form)["Location"]), CARDS["success"])
     before = dict(client.session.items())
 
@@ -55,6 +58,7 @@ def test_a_twin_return_whose_setup_token_was_spent_shows_the_charge_made(
     assert (first["Location"], twin["Location"]) == (PAID_URL, PAID_URL)
     assert client.get(PAID_URL).status_code == 200
     assert Charge.objects.count() == Payment.objects.count() == 1
+    assert SavedMethod.objects.count() == (1 if save else 0)
 
 
 def test_a_pay_button_pressed_twice_charges_once(client: Client, merchant: Merchant, customer: Customer) -> None:

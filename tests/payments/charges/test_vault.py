@@ -146,3 +146,14 @@ def test_a_method_of_another_merchant_is_not_found(
     method = save(merchant, customer, card(gateway))
     with merchant_scope(other_merchant), pytest.raises(NotFound):
         saved_method_remove(merchant=other_merchant, saved_method_id=method.pk, now=clock.now())
+
+
+def test_saving_the_same_token_again_returns_the_first(
+    merchant: Merchant, customer: Customer, gateway: SandboxGateway
+) -> None:
+    method = card(gateway)
+    first = save(merchant, customer, method)
+
+    again = save(merchant, customer, method)
+
+    assert again.pk == first.pk and SavedMethod.objects.count() == 1
