@@ -374,6 +374,7 @@ def statement_page(request: HttpRequest) -> HttpResponse:
             payment_settings = payment_settings_get(merchant=merchant)
         reference = " ".join(invoice.number for invoice in chosen)
         context["options"] = social_options(payment_settings, owed, reference, locale=locale)
+        context["claimed_invoice_ids"] = [invoice.pk for invoice in chosen]
         context["ways"] = _ways(found, payment_settings, owed)
     return render(request, "portal/pay/statement.html", context)
 

@@ -14,7 +14,7 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from settle.core import clock
-from settle.core.errors import SettleError
+from settle.core.errors import NotFound, SettleError
 from settle.core.tenancy import merchant_scope
 from settle.payments.confirmations import paid_elsewhere_tell
 
@@ -43,11 +43,16 @@ def paid_elsewhere(request: HttpRequest) -> HttpResponse:
         messages.error(request, gettext("Too many attempts. Please wait a while and try again."))
         return back
     claim = request.session.setdefault(CLAIM_KEY, secrets.token_hex(8))
+    # A statement's form names the invoices the customer ticked; only the link's own count.
+    asked = set(request.POST.getlist("invoice"))
+    claimed = [invoice.pk for invoice in found.invoices if not asked or str(invoice.pk) in asked]
     with merchant_scope(found.merchant):
         try:
+            if not claimed:
+                raise NotFound("None of these invoices is on this link.")
             paid_elsewhere_tell(
                 merchant=found.merchant,
-                invoice_ids=[invoice.pk for invoice in found.invoices],
+                invoice_ids=claimed,
                 app=request.POST.get("app", ""),
                 claim=claim,
                 now=now,

@@ -13,6 +13,7 @@ from settle.tenants.models import Merchant
 
 from .forms import ContactSignupForm
 from .rate_limits import over_limit
+from .security import customer_page
 
 RATE_LIMIT = 10
 RATE_WINDOW_SECONDS = 3600
@@ -33,6 +34,7 @@ def _over_rate_limit(request: HttpRequest) -> bool:
     return over_limit(key, limit=RATE_LIMIT, window_seconds=RATE_WINDOW_SECONDS)
 
 
+@customer_page
 def contact_form(request: HttpRequest, token: str) -> HttpResponse:
     merchant = get_object_or_404(Merchant, contact_form_token=token)
     form = ContactSignupForm(request.POST or None)
@@ -60,6 +62,7 @@ def contact_form(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "portal/contact_form.html", {"merchant": merchant, "form": form})
 
 
+@customer_page
 def contact_form_thanks(request: HttpRequest, token: str) -> HttpResponse:
     merchant = get_object_or_404(Merchant, contact_form_token=token)
     return render(request, "portal/contact_form_thanks.html", {"merchant": merchant})

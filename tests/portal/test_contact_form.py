@@ -137,3 +137,15 @@ def test_the_back_office_stays_in_one_language_whatever_the_browser_asks(client:
     page = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="fr")
     assert page.status_code == 200
     assert page.headers["Content-Language"] == "en"
+
+
+def test_the_form_and_its_thanks_send_the_customer_pages_security_headers(client: Client, merchant: Merchant) -> None:
+    pages = [
+        client.get(url(merchant)),
+        submit(client, merchant, name="Ann", email="ann@example.com"),
+        client.get(reverse("portal:contact_form_thanks", args=[merchant.contact_form_token])),
+    ]
+
+    for page in pages:
+        assert "frame-ancestors 'none'" in page["Content-Security-Policy"]
+        assert (page["Cache-Control"], page["Referrer-Policy"]) == ("no-store", "no-referrer")

@@ -15,6 +15,7 @@ from settle.core import clock
 from settle.core.tenancy import merchant_scope
 from settle.customers.models import Customer
 from settle.invoicing.models import Invoice, InvoiceStatus, JournalEntry
+from settle.notifications.models import Notification, NotificationKind
 from settle.payments.links import secure_link_create
 from settle.payments.models import Application, ChargeAttempt, LinkPurpose, Payment
 from settle.payments.verify import ledger_verify
@@ -230,3 +231,26 @@ def test_statement_and_invoice_pages_answer_only_their_own_links(
     invoice_only.get(f"/l/{token}/")
     assert invoice_only.get(STATEMENT_URL).status_code == 404
     assert Client().get(STATEMENT_URL).status_code == 404
+
+
+def test_ive_paid_with_an_app_claims_only_the_invoices_ticked(
+    client: Client, merchant: Merchant, invoices: list[Invoice]
+) -> None:
+    oldest, middle, newest = invoices
+    payment_settings_set(merchant, venmo_username="north-bikes")
+    statement(client, merchant, invoices)
+    query = client.post(STATEMENT_URL, {"invoice": [str(oldest.pk), str(newest.pk)]})["Location"]
+    html = page(client, query.removeprefix(STATEMENT_URL))
+    [form] = re.findall(r'<form class="paid-elsewhere"[^>]*>(.*?)</form>', html, re.S)
+    claimed = re.findall(r'<input type="hidden" name="invoice" value="(\d+)">', form)
+    assert claimed == [str(oldest.pk), str(newest.pk)]
+
+    client.post("/l/invoice/paid-elsewhere/", {"app": "venmo", "invoice": claimed})
+    client.post(
+        "/l/invoice/paid-elsewhere/", {"app": "venmo", "invoice": [str(make_invoice(merchant, oldest.customer).pk)]}
+    )
+
+    with merchant_scope(merchant):
+        [todo] = Notification.objects.filter(kind=NotificationKind.PAID_ELSEWHERE)
+    assert "$50.00" in todo.title and middle.number not in todo.title
+    assert oldest.number in todo.title and newest.number in todo.title
