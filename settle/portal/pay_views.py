@@ -12,6 +12,7 @@ page: it is charged at once. /l/invoice/paid/ confirms the payment and the invoi
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import re
@@ -63,6 +64,7 @@ from settle.payments.social import social_options
 from settle.payments.vault import SAVABLE_KINDS, saved_method_add
 from settle.tenants.models import Merchant
 
+from .page_cache import CHECKOUT_BLANK, page_render
 from .security import customer_page
 
 logger = logging.getLogger(__name__)
@@ -293,12 +295,15 @@ def invoice_page(request: HttpRequest) -> HttpResponse:
         "options": [],
         "ways": None,
     }
+    checkout_key = ""
     if invoice.is_collectible:
         with merchant_scope(paying.merchant):
             payment_settings = payment_settings_get(merchant=paying.merchant)
         context["options"] = social_options(payment_settings, invoice.balance, invoice.number, locale=paying.locale)
-        context["ways"] = _ways(paying, payment_settings, invoice.balance)
-    return render(request, "portal/pay/invoice.html", context)
+        ways = _ways(paying, payment_settings, invoice.balance)
+        checkout_key = ways.checkout_key
+        context["ways"] = dataclasses.replace(ways, checkout_key=CHECKOUT_BLANK)
+    return page_render(request, "portal/pay/invoice.html", context, checkout_key=checkout_key)
 
 
 @customer_page

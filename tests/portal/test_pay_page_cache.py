@@ -1,30 +1,42 @@
-"""The pay page reads each row once and keeps its invoice's document in the cache under a key made
-of everything the document shows: a payment, a void, a renamed merchant or customer, a new logo or
-another language is a new key, so the next view is never stale and never another merchant's."""
+"""The pay page reads each row once and keeps its invoice's document, and its rendered HTML, in the
+cache under a key made of everything they show: a payment, a void, a renamed merchant or customer,
+a new logo, other payment settings, a newly saved card or another language is a new key, so the
+next view is never stale and never another merchant's. Every view has its own checkout key and
+the browser's own CSRF token."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
+from typing import cast
 
 import pytest
+from django.conf import settings
 from django.core.files.base import ContentFile
+from django.middleware.csrf import _unmask_cipher_token  # type: ignore[attr-defined]  # how Django reads a token
 from django.test import Client
 from pytest_django.fixtures import DjangoAssertNumQueries
 
+from settle.core import clock
 from settle.core.money import Money
 from settle.core.tenancy import merchant_scope
 from settle.customers.models import Customer
+from settle.gateways.registry import gateway_get
+from settle.gateways.sandbox import SandboxGateway
 from settle.invoicing.models import Invoice
 from settle.invoicing.services import LineInput, invoice_create, invoice_void
 from settle.payments.models import Application
 from settle.payments.receipts import invoice_page_document, link_invoices
 from settle.payments.services import application_move_to_credit
+from settle.payments.vault import saved_method_add
+from settle.portal.pay_views import CHECKOUT_KEY_FORMAT
 from settle.tenants.models import Merchant
 from tests.conftest import make_customer, make_merchant, make_payment
 from tests.portal.conftest import payment_settings_set
 from tests.portal.test_logo import PNG
-from tests.portal.test_pay_page import INVOICE_URL, link_for, open_link, text
+from tests.portal.test_pay_page import INVOICE_URL, link_for, open_link, opened, text
+from tests.sandbox.factories import card
 
 
 def viewed(client: Client, accept_language: str | None = None) -> str:
@@ -159,3 +171,45 @@ def test_another_merchants_link_id_finds_no_invoices(merchant: Merchant, invoice
     link, _ = link_for(merchant, invoice)
     with merchant_scope(other):
         assert link_invoices(merchant=other, link_id=link.pk) == []
+
+
+def form_values(html: str, name: str) -> set[str]:
+    return set(re.findall(rf'name="{name}" value="([^"]*)"', html))
+
+
+def test_each_view_has_its_own_checkout_key_and_the_browsers_csrf_token(
+    paying: Client, merchant: Merchant, invoice: Invoice
+) -> None:
+    first, second = (paying.get(INVOICE_URL).content.decode() for _ in range(2))
+    other = Client()
+    other_page = opened(other, merchant, invoice)
+
+    keys = form_values(first, "checkout") | form_values(second, "checkout") | form_values(other_page, "checkout")
+    assert len(keys) == 3 and all(CHECKOUT_KEY_FORMAT.fullmatch(key) for key in keys)
+    mine, theirs = form_values(first, "csrfmiddlewaretoken"), form_values(other_page, "csrfmiddlewaretoken")
+    assert len(mine) == len(theirs) == 1 and mine != theirs
+    for browser, token in ((paying, mine.pop()), (other, theirs.pop())):
+        secret = browser.cookies[settings.CSRF_COOKIE_NAME].value
+        assert _unmask_cipher_token(token) == secret
+
+
+def test_new_payment_settings_and_a_newly_saved_card_show_at_once(
+    paying: Client, merchant: Merchant, customer: Customer
+) -> None:
+    assert "Pay with Venmo" not in viewed(paying) and "Visa •••• 4242" not in viewed(paying)
+    payment_settings_set(merchant, venmo_username="north-bikes")
+    with merchant_scope(merchant):
+        saved_method_add(
+            merchant=merchant,
+            customer_id=customer.pk,
+            vaulted=card(cast(SandboxGateway, gateway_get("sandbox"))),
+            friendly_name="",
+            billing_address="",
+            consent_text="I agree.",
+            consent_ip=None,
+            now=clock.now(),
+        )
+
+    page = viewed(paying)
+
+    assert "Pay with Venmo" in page and "Visa •••• 4242" in page
