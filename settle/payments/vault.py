@@ -48,6 +48,7 @@ def _save(
     consent_text: str,
     consent_ip: str | None,
     is_default: bool,
+    consent_at: dt.datetime,
     now: dt.datetime,
 ) -> SavedMethod:
     if vaulted.single_use or vaulted.kind not in SAVABLE_KINDS:
@@ -72,7 +73,7 @@ def _save(
         friendly_name=friendly_name,
         billing_address=(billing_address or "").strip()[:1000],
         consent_text=consent_text,
-        consent_at=now,
+        consent_at=consent_at,
         consent_ip=consent_ip or None,
         is_default=is_default,
         created_at=now,
@@ -90,9 +91,11 @@ def saved_method_add(
     consent_text: str,
     consent_ip: str | None,
     now: dt.datetime,
+    consent_at: dt.datetime | None = None,
 ) -> SavedMethod:
     """Save a card or bank account the gateway vaulted, with the exact authorization text the
-    customer agreed to, when and from which IP. The customer's first method is the default. Never
+    customer agreed to, when (`consent_at`, by default `now`) and from which IP. The customer's
+    first method is the default. Never
     charges. Saving the same token again (a repeated request) returns the method saved first.
     Raises NotFound (customer), NotAllowed (a single-use wallet or pay-later token), InvalidInput
     (no consent, a name too long)."""
@@ -114,6 +117,7 @@ def saved_method_add(
         consent_text=consent_text,
         consent_ip=consent_ip,
         is_default=not has_default,
+        consent_at=consent_at or now,
         now=now,
     )
     activity_record(
@@ -156,6 +160,7 @@ def saved_method_replace(
         consent_text=consent_text,
         consent_ip=consent_ip,
         is_default=was_default,
+        consent_at=now,
         now=now,
     )
     activity_record(

@@ -444,6 +444,7 @@ class _Checkout(TypedDict, total=False):
     # given, and the card's expiry the gateway sent back.
     consent_text: str
     consent_ip: str
+    consent_at: float  # when the box was ticked, as a POSIX timestamp
     saved_name: str
     exp_month: int | None
     exp_year: int | None
@@ -637,6 +638,7 @@ def _consent(request: HttpRequest, link: SecureLink) -> _Checkout:
     return {
         "consent_text": _consent_text(link.merchant),
         "consent_ip": request.META.get("REMOTE_ADDR", ""),
+        "consent_at": clock.now().timestamp(),
         "saved_name": name,
     }
 
@@ -730,6 +732,7 @@ def _save_paid_method(link: SecureLink, checkout: _Checkout) -> None:
     authorization they agreed to. A declined one is never kept; and the payment stands even if
     keeping it is refused (a method already saved, say)."""
     vaulted = vaulted_method(checkout)
+    ticked = checkout.get("consent_at")
     try:
         with merchant_scope(link.merchant):
             saved_method_add(
@@ -740,6 +743,7 @@ def _save_paid_method(link: SecureLink, checkout: _Checkout) -> None:
                 billing_address="",
                 consent_text=checkout["consent_text"],
                 consent_ip=checkout["consent_ip"],
+                consent_at=dt.datetime.fromtimestamp(ticked, tz=dt.UTC) if ticked else None,
                 now=clock.now(),
             )
     except SettleError:
