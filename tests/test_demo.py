@@ -1,8 +1,10 @@
-"""`settle demo`: a small run covers every invoice state, payment method and credit flow, verifies
-against the journal, and `--if-empty` leaves a loaded database alone."""
+"""`settle demo`: a small run covers every invoice state, payment method and credit flow, gives each
+merchant the starter templates, verifies against the journal, and `--if-empty` leaves a loaded
+database alone."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from io import StringIO
 from typing import Any
@@ -17,7 +19,8 @@ from settle.backoffice.demo_data import DEMO_PASSWORD, OWNER_EMAIL, VIEWER_EMAIL
 from settle.core import clock
 from settle.core.tenancy import all_merchants
 from settle.invoicing.models import CreditMemo, Invoice, InvoiceStatus, Order
-from settle.messaging.models import Message, MessageChannel, Purpose
+from settle.messaging.models import Message, MessageChannel, MessageTemplate, Purpose
+from settle.messaging.starters import STARTERS
 from settle.notifications.models import Notification, NotificationKind
 from settle.payments.models import (
     Application,
@@ -151,6 +154,25 @@ def test_demo_is_paid_by_link(demo: str) -> None:
         ).exists()
         assert SavedMethod.objects.filter(merchant=merchants["USD"], kind="ach").exists()
     assert "paid online" in demo
+
+
+def test_demo_merchants_have_the_starter_templates_in_english_and_french(demo: str) -> None:
+    with all_merchants():
+        for merchant in Merchant.objects.all():
+            templates = MessageTemplate.objects.filter(merchant=merchant)
+            assert set(templates.values_list("starter_key", "language")) == {
+                (starter.key, language) for starter in STARTERS for language in ("en", "fr")
+            }
+            assert set(templates.filter(is_default=True).values_list("purpose", "language")) == {
+                (starter.purpose, language) for starter in STARTERS if starter.is_default for language in ("en", "fr")
+            }
+    assert f"  templates     {2 * len(STARTERS)} message templates in English and French" in demo
+
+
+def test_demo_summary_counts_agree_with_their_nouns(demo: str) -> None:
+    assert "1 payment moved to credit" in demo
+    assert "1 payment method saved" in demo
+    assert re.findall(r"\b1 [a-z]+s\b", demo) == []
 
 
 def test_demo_merchants_and_sign_ins(demo: str) -> None:

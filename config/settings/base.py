@@ -133,7 +133,7 @@ def email_from_url(url: str) -> dict[str, object]:
     parsed = urlparse(url)
     backends = {
         "smtp": "django.core.mail.backends.smtp.EmailBackend",
-        "console": "django.core.mail.backends.console.EmailBackend",
+        "console": "settle.messaging.console.ConsoleEmailBackend",
         "locmem": "django.core.mail.backends.locmem.EmailBackend",
     }
     options = parse_qs(parsed.query)
@@ -197,4 +197,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # fpdf2 subsets fonts with fontTools, which logs several INFO lines for every PDF.
+    "loggers": {"fontTools": {"level": "WARNING"}},
 }

@@ -54,6 +54,7 @@ from settle.invoicing.services import (
     quick_payment_request_create,
 )
 from settle.messaging.models import MessageChannel
+from settle.messaging.services import template_starters_load
 from settle.payments.charges import charge_attempt_reconcile, charge_attempt_start, payment_void
 from settle.payments.confirmations import paid_elsewhere_tell
 from settle.payments.models import ChargeState, PaymentMethod
@@ -621,6 +622,7 @@ class _History:
     def load(self) -> MerchantReport:
         self.profiles = self._contact_profiles()
         self._payment_settings()
+        self._message_templates()
         self._customers()
         self._plan()
         while self.steps:
@@ -1532,6 +1534,12 @@ class _History:
             confirmation_message_enabled=True,
             **{name: self.flavour.social_handles.get(name, "") for name in HANDLE_FIELDS.values()},
         )
+
+    def _message_templates(self) -> None:
+        """The starter templates in English and French, loaded as the "Load starter templates"
+        button loads them, before the history sends its first message."""
+        added = template_starters_load(merchant=self.merchant, languages=("en", "fr"), now=self.moment(HISTORY_DAYS))
+        self.counts["message templates"] = len(added)
 
     def _plan_paid_by_link(self) -> None:
         for _ in range(max(2, round(6 * self.scale))):

@@ -16,6 +16,7 @@ ENGLISH: Mapping[str, str] = {
     "contract": "Contract",
     "reference": "Reference",
     "status": "Status",
+    "status_colon": "Status:",
     "bill_to": "Bill to",
     "received_from": "Received from",
     "description": "Description",
@@ -73,6 +74,7 @@ FRENCH: Mapping[str, str] = {
     "contract": "Contrat",
     "reference": "Référence",
     "status": "Statut",
+    "status_colon": "Statut\u00a0:",  # French sets a non-breaking space before a colon
     "bill_to": "Facturé à",
     "received_from": "Reçu de",
     "description": "Description",
@@ -130,6 +132,7 @@ SPANISH: Mapping[str, str] = {
     "contract": "Contrato",
     "reference": "Referencia",
     "status": "Estado",
+    "status_colon": "Estado:",
     "bill_to": "Facturar a",
     "received_from": "Recibido de",
     "description": "Descripción",

@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple, TypedDict
 
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY as AUTH_USER_SESSION_KEY
 from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest
@@ -378,7 +379,9 @@ class _SessionClaim(TypedDict):
 def portal_session_grant(request: HttpRequest, link: SecureLink, *, now: dt.datetime | None = None) -> None:
     """Trade a resolved link for a short customer session: a new session key (so a session planted
     before cannot ride along), holding the link and an expiry, the earlier of
-    PORTAL_SESSION_LIFETIME and the link's own. Redirect to a URL without the token next."""
+    PORTAL_SESSION_LIFETIME and the link's own; the session cookie expires with it, unless a staff
+    member is signed in with the same browser (their session keeps its own age). Redirect to a URL
+    without the token next."""
     now = now or clock.now()
     expires_at = min(now + PORTAL_SESSION_LIFETIME, link.expires_at)
     request.session.cycle_key()
@@ -388,6 +391,9 @@ def portal_session_grant(request: HttpRequest, link: SecureLink, *, now: dt.date
         "expires_at": int(expires_at.timestamp()),
     }
     request.session[PORTAL_SESSION_KEY] = claim
+    if AUTH_USER_SESSION_KEY not in request.session:
+        # In seconds from now: Django ages a session by the real clock, which `now` need not be.
+        request.session.set_expiry(max(1, int((expires_at - now).total_seconds())))
 
 
 def portal_session_link(request: HttpRequest, *, now: dt.datetime | None = None) -> SecureLink | None:

@@ -454,6 +454,17 @@ def test_the_session_ends_no_later_than_its_link(merchant: Merchant, customer: C
     assert portal_session_link(request, now=NOW + dt.timedelta(minutes=20)) is None
 
 
+def test_the_session_cookie_expires_with_the_claim_whatever_the_real_clock_says(
+    merchant: Merchant, customer: Customer
+) -> None:
+    _, raw = profile_request(merchant, customer, expires_in=dt.timedelta(minutes=20))
+    request = session_request()
+
+    portal_session_grant(request, secure_link_resolve(raw, now=NOW), now=NOW)  # NOW is long past
+
+    assert request.session.get_expiry_age() == 20 * 60
+
+
 def test_the_session_ends_when_its_link_stops_working(merchant: Merchant, customer: Customer) -> None:
     link, raw = profile_request(merchant, customer)
     request = session_request()

@@ -62,7 +62,8 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"{merchant.name} ({merchant.currency})"))
             for label, text in _lines(merchant):
                 self.stdout.write(f"  {label:<13} {text}")
-        self.stdout.write(f"Ledger verified: {report.journal_entries} journal entries balance. Took {seconds:.1f} s.")
+        entries = counted(report.journal_entries, "journal entry balances", "journal entries balance")
+        self.stdout.write(f"Ledger verified: {entries}. Took {seconds:.1f} s.")
         self.stdout.write("")
         self.stdout.write(f"Sign in at {settings.SETTLE_BASE_URL}/accounts/login/")
         self.stdout.write(f"  {report.owner_email} / {report.password}  (owner of both merchants)")
@@ -83,26 +84,35 @@ def _lines(merchant: MerchantReport) -> list[tuple[str, str]]:
         ("invoices", f"{sum(merchant.invoice_statuses.values())}: {statuses}; {merchant.past_due} past due"),
         (
             "customers",
-            f"{n['customers']}, {n['contacts']} contacts ({n['contacts revoked']} with access revoked), "
-            f"{n['external references']} external references",
+            f"{n['customers']}, {counted(n['contacts'], 'contact')} ({n['contacts revoked']} with access revoked), "
+            f"{counted(n['external references'], 'external reference')}",
         ),
         (
             "orders",
             f"{n['orders']} ({n['orders not checked out']} not checked out); "
-            f"{n['quick payment requests']} quick payment requests",
+            f"{counted(n['quick payment requests'], 'quick payment request')}",
         ),
         ("payments", f"{n['payments']}: {methods}; {n['payments kept as credit']} kept as customer credit"),
         (
             "paid online",
-            f"{n['paid online']} through the payment processor ({n['bank debits succeeded']} bank debits settled, "
+            f"{n['paid online']} through the payment processor "
+            f"({counted(n['bank debits succeeded'], 'bank debit')} settled, "
             f"{n['bank debits returned']} returned, {n['payments voided']} voided); "
-            f"{n['payment methods saved']} payment methods saved, {n['requests sent']} requests sent, "
+            f"{counted(n['payment methods saved'], 'payment method')} saved, "
+            f"{counted(n['requests sent'], 'request')} sent, "
             f"{n['paid elsewhere, to confirm']} paid by app to confirm",
         ),
         ("refunds", str(n["refunds"])),
         (
             "credits",
-            f"{n['credit memos']} credit memos, {n['credits applied']} credits applied, "
-            f"{n['applications moved to credit']} payments moved to credit",
+            f"{counted(n['credit memos'], 'credit memo')}, {counted(n['credits applied'], 'credit')} applied, "
+            f"{counted(n['applications moved to credit'], 'payment')} moved to credit",
         ),
+        ("templates", f"{counted(n['message templates'], 'message template')} in English and French"),
     ]
+
+
+def counted(count: int, singular: str, plural: str = "") -> str:
+    """`1 payment`, `2 payments`: the count and the word that agrees with it (`plural` when adding
+    an s is not enough)."""
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
