@@ -66,3 +66,14 @@ def test_a_signed_in_staff_session_keeps_its_own_age(client: Client, merchant: M
 
     assert max_age == settings.SESSION_COOKIE_AGE
     assert client.session.get("_auth_user_id") == str(staff.pk)
+
+
+def test_signing_in_after_opening_a_link_gives_the_staff_session_its_usual_age(
+    client: Client, merchant: Merchant, customer: Customer
+) -> None:
+    session_cookie_age(client, merchant, customer)
+    assert client.session.get_expiry_age() < settings.SESSION_COOKIE_AGE
+
+    client.force_login(merchant.memberships.get().user)
+
+    assert client.session.get_expiry_age() == settings.SESSION_COOKIE_AGE
