@@ -56,6 +56,7 @@ class Row:
     date: str
     description: str
     amount: str
+    reference: str = ""  # what a page may link the row to: a payment's number for its receipt
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,12 @@ class Payment(TenantModel):
     def number(self) -> str:
         return f"PAY-{self.pk:05d}"
 
+    @staticmethod
+    def id_from_number(number: str) -> int | None:
+        """The id a payment `number` names ("PAY-00012" → 12), None for anything else."""
+        digits = number.removeprefix("PAY-")
+        return int(digits) if number.startswith("PAY-") and digits.isascii() and digits.isdigit() else None
+
     amount = MoneyAttribute("amount_minor")
 
     unapplied = MoneyAttribute("unapplied_minor")

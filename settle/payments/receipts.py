@@ -163,7 +163,7 @@ def invoice_document(
 
 
 # Bump when InvoiceDocument changes shape, so a shared cache never serves a document of the old one.
-PAGE_DOCUMENT_FORMAT = 1
+PAGE_DOCUMENT_FORMAT = 2
 # Long enough to serve a customer's visit and its reloads; the key, not the timeout, keeps it fresh.
 PAGE_DOCUMENT_SECONDS = 15 * 60
 
@@ -249,7 +249,7 @@ def _invoice_document(write: _Writer, invoice: Invoice) -> InvoiceDocument:
         if application.payment is not None:
             payment = application.payment
             description = f"{payment.number} · {write.method(payment).text}"
-            payments.append(Row(write.date(payment.received_on), description, amount))
+            payments.append(Row(write.date(payment.received_on), description, amount, reference=payment.number))
         elif application.credit_memo is not None:
             description = f"{write.label('method.credit_memo')} {application.credit_memo.number}"
             payments.append(Row(write.moment(application.created_at), description, amount))

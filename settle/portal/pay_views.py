@@ -56,7 +56,16 @@ from settle.payments.links import (
     secure_link_guess_allowed,
     secure_link_resolve,
 )
-from settle.payments.models import ChargeAttempt, ChargeState, LinkPurpose, PaymentSettings, SavedMethod, SecureLink
+from settle.payments.models import (
+    Application,
+    ChargeAttempt,
+    ChargeState,
+    LinkPurpose,
+    Payment,
+    PaymentSettings,
+    SavedMethod,
+    SecureLink,
+)
 from settle.payments.payment_settings import payment_settings_get, payment_types_offered
 from settle.payments.receipts import invoice_document, invoice_page_document, link_invoices, receipt_document
 from settle.payments.selectors import saved_methods_chargeable
@@ -836,6 +845,24 @@ def _finished_payment(request: HttpRequest, paying: Paying) -> _Paid | None:
     return _Paid(row[0], row[1] == ChargeState.PENDING) if row else None
 
 
+def _applied_payment(paying: Paying, number: str) -> int | None:
+    """The id of payment `number` if it paid one of the link's invoices, else None."""
+    payment_id = Payment.id_from_number(number)
+    if payment_id is None:
+        return None
+    with merchant_scope(paying.merchant):
+        return (
+            Application.objects.filter(
+                merchant=paying.merchant,
+                invoice_id__in=[invoice.pk for invoice in paying.invoices],
+                amount_minor__gt=0,
+                payment_id=payment_id,
+            )
+            .values_list("payment_id", flat=True)
+            .first()
+        )
+
+
 @customer_page
 @require_safe
 def paid_page(request: HttpRequest) -> HttpResponse:
@@ -867,15 +894,18 @@ def paid_page(request: HttpRequest) -> HttpResponse:
 @customer_page
 @require_safe
 def receipt_pdf_download(request: HttpRequest) -> HttpResponse:
-    """The receipt of the session's last payment as a PDF, in the page's language."""
+    """The receipt of a payment as a PDF, in the page's language: the one named by `?payment=` (its
+    number) among those applied to the link's invoices, else the session's last payment."""
     found = session_paying(request, clock.now())
     if isinstance(found, HttpResponse):
         return found
+    number = request.GET.get("payment")
     paid = _finished_payment(request, found)
-    if paid is None:
+    payment_id = _applied_payment(found, number) if number is not None else paid and paid.payment_id
+    if payment_id is None:
         return refused_page(request, None)
     with merchant_scope(found.merchant):
-        receipt = receipt_document(merchant=found.merchant, payment_id=paid.payment_id, locale=found.locale)
+        receipt = receipt_document(merchant=found.merchant, payment_id=payment_id, locale=found.locale)
     response = HttpResponse(receipt_pdf(receipt), content_type="application/pdf")
     response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=f"{receipt.number}.pdf")
     return response

@@ -112,7 +112,7 @@ def test_an_invoice_document_in_the_merchants_locale(
     assert doc.totals.total == Money(invoice.total_minor, "USD").format("en_US")
     assert doc.totals.paid == "$30.00"
     assert doc.totals.amount_due == Money(invoice.total_minor - 3_000, "USD").format("en_US")
-    assert doc.payments == (Row("Mar 4, 2025", f"{payment.number} · Check", "$30.00"),)
+    assert doc.payments == (Row("Mar 4, 2025", f"{payment.number} · Check", "$30.00", reference=payment.number),)
     assert (doc.po_number, doc.memo) == ("PO-77", "Ride safe.")
 
 

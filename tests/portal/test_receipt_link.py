@@ -25,7 +25,9 @@ from settle.payments.models import LinkPurpose, Payment, PaymentStatus
 from settle.payments.services import payment_return, refund_create
 from settle.tenants.models import Merchant
 from tests.conftest import make_invoice, make_payment
+from tests.documents.pdftext import pdf_text
 from tests.payments.charges.conftest import pay
+from tests.portal.test_pay_page import opened as invoice_opened
 from tests.sandbox.factories import ACCOUNTS, bank_account, card
 
 pytestmark = pytest.mark.django_db
@@ -187,3 +189,34 @@ def test_an_expired_receipt_link_is_refused(client: Client, merchant: Merchant, 
 
     assert response.status_code == 410 and "This link has expired" in text(response.content.decode())
     assert client.get(RECEIPT_URL).status_code == 404
+
+
+def test_an_invoice_link_opened_later_offers_each_payments_receipt(
+    client: Client, merchant: Merchant, customer: Customer, invoice: Invoice
+) -> None:
+    """A customer opens the invoice's link again days after paying it (a new browser): each payment
+    on it has its receipt, and only the payments that paid this invoice can be fetched."""
+    first = make_payment(merchant, customer, 23_45, [invoice])
+    second = make_payment(merchant, customer, 100_00, [invoice])
+    elsewhere = make_payment(merchant, customer, 10_00, [make_invoice(merchant, customer, 10_00)])
+
+    html = invoice_opened(client, merchant, invoice)
+
+    for payment in (first, second):
+        assert f'href="/l/invoice/receipt/?payment={payment.number}"' in html
+        response = client.get(f"/l/invoice/receipt/?payment={payment.number}")
+        assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+        assert payment.number in pdf_text(response.content)
+    assert client.get(f"/l/invoice/receipt/?payment={elsewhere.number}").status_code == 404
+    assert client.get("/l/invoice/receipt/?payment=nonsense").status_code == 404
+    assert client.get("/l/invoice/receipt/").status_code == 404  # no payment made in this browser
+
+
+def test_a_partly_paid_invoice_lists_what_was_paid_with_receipts(
+    client: Client, merchant: Merchant, customer: Customer, invoice: Invoice
+) -> None:
+    partial = make_payment(merchant, customer, 23_45, [invoice])
+
+    html = invoice_opened(client, merchant, invoice)
+
+    assert f'href="/l/invoice/receipt/?payment={partial.number}"' in html and "PAID" not in html
