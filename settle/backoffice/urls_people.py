@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import customers, dashboard, profile_requests, settings
+from .views import customers, dashboard, profile_requests, saved_methods, secure_links, settings
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -19,6 +19,22 @@ urlpatterns = [
         "customers/<int:pk>/payment-method-request/",
         profile_requests.payment_profile_request,
         name="payment_profile_request",
+    ),
+    path(
+        "customers/<int:pk>/payment-methods/<int:method_pk>/default/",
+        saved_methods.saved_method_default,
+        name="saved_method_default",
+    ),
+    path(
+        "customers/<int:pk>/payment-methods/<int:method_pk>/remove/",
+        saved_methods.saved_method_remove,
+        name="saved_method_remove",
+    ),
+    path("customers/<int:pk>/links/", secure_links.customer_links, name="customer_links"),
+    path(
+        "customers/<int:pk>/links/<int:link_pk>/revoke/",
+        secure_links.secure_link_revoke,
+        name="secure_link_revoke",
     ),
     path("settings/", settings.merchant_settings, name="settings"),
     path("settings/contact-profiles/", settings.contact_profiles, name="contact_profiles"),

@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from django.db.models import Prefetch, QuerySet, Sum
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Sum
 
 from settle.core.money import Money
-from settle.invoicing.models import Account, CreditMemo, Invoice, JournalLine
+from settle.invoicing.models import Account, CreditMemo, Invoice, InvoiceStatus, JournalLine
 from settle.invoicing.selectors import credit_memos
 from settle.tenants.models import Merchant
 
-from .models import Application, Payment, Refund, RefundStatus, SavedMethod
+from .models import Application, Payment, Refund, RefundStatus, SavedMethod, SecureLink, SecureLinkInvoice
 
 
 def payment_list(*, merchant: Merchant, customer_id: int | None = None) -> QuerySet[Payment]:
@@ -50,6 +50,35 @@ def saved_methods_chargeable(
         " ORDER BY is_default DESC, created_at DESC, id DESC"
     )
     return list(SavedMethod._base_manager.raw(sql, [merchant.pk, customer_id, gateway, *kinds]))
+
+
+def saved_methods_for_customer(*, merchant: Merchant, customer_id: int) -> QuerySet[SavedMethod]:
+    """The customer's payment methods, not removed, the default first, then the newest: what the
+    merchant sees on the profile. The token is not even loaded, so no page can show it."""
+    return (
+        SavedMethod.objects.filter(merchant=merchant, customer_id=customer_id, removed_at__isnull=True)
+        .defer("token")
+        .order_by("-is_default", "-created_at", "-id")
+    )
+
+
+def secure_links_live(*, merchant: Merchant, customer_id: int, now: dt.datetime) -> QuerySet[SecureLink]:
+    """The customer's links that would still open at `now` (not revoked, not expired, not spent if
+    single-use, none of its invoices voided), newest first, with their contact, payment, creator
+    and invoices loaded (no N+1), and without even the token's hash."""
+    voided = SecureLinkInvoice.objects.filter(
+        merchant=merchant, link=OuterRef("pk"), invoice__status=InvoiceStatus.VOID
+    )
+    return (
+        SecureLink.objects.filter(
+            ~Exists(voided), merchant=merchant, customer_id=customer_id, revoked_at__isnull=True, expires_at__gt=now
+        )
+        .exclude(single_use=True, used_at__isnull=False)
+        .defer("token_hash")
+        .select_related("contact", "payment", "created_by")
+        .prefetch_related(Prefetch("invoices", queryset=Invoice.objects.order_by("due_date", "pk")))
+        .order_by("-created_at", "-id")
+    )
 
 
 def applications_for_invoice(*, merchant: Merchant, invoice_id: int) -> QuerySet[Application]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from settle.gateways.registry import gateway_get
+from settle.gateways.sandbox import SandboxGateway
 from settle.tenants.models import Membership, Merchant, Role
 from settle.tenants.services import membership_set
 
@@ -27,3 +31,10 @@ def viewer(merchant: Merchant) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def gateway() -> SandboxGateway:
+    """The sandbox processor, reached through the gateway registry (to vault cards with
+    `tests.sandbox.factories.card`)."""
+    return cast(SandboxGateway, gateway_get("sandbox"))

@@ -113,6 +113,7 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "credit_total": credit_total,
         "credit_count": credit_count,
         "timeline": list(customer_selectors.timeline(merchant=merchant, customer_id=customer.pk, limit=30)),
+        "saved_methods": list(payment_selectors.saved_methods_for_customer(merchant=merchant, customer_id=customer.pk)),
         "history_rows": PROFILE_HISTORY_ROWS,
     }
     return render(request, "backoffice/customers/detail.html", context)

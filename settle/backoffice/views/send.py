@@ -87,7 +87,8 @@ class SendForm(IdempotentForm):
         if address is None:  # Messenger and copy-link: the merchant passes it on, nothing to type
             del self.fields["to"], self.fields["subject"]
             choices = [(c.pk, c.name) for c in contacts]
-            contact.choices = [("", customer.display_name), *choices]
+            # Said as the customer, not a contact: a contact may have the customer's very name.
+            contact.choices = [("", f"Customer ({customer.display_name}) — no contact"), *choices]
         else:
             field, label = address
             choices = [(c.pk, f"{c.name} ({getattr(c, field)})") for c in contacts]
