@@ -34,7 +34,7 @@ from settle.customers.services import activity_record
 from settle.invoicing.models import Invoice, InvoiceStatus
 from settle.tenants.models import Merchant
 
-from .models import LinkPurpose, Payment, SecureLink, SecureLinkInvoice
+from .models import LinkPurpose, Payment, SavedMethod, SecureLink, SecureLinkInvoice
 
 TOKEN_BYTES = 32  # 256 bits; secrets.token_urlsafe writes them as 43 URL-safe characters
 TOKEN_FORMAT = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -142,6 +142,23 @@ def _link_payment(*, merchant: Merchant, customer: Customer, purpose: str, payme
         raise NotFound("No such payment.") from None
 
 
+def _link_replaces(
+    *, merchant: Merchant, customer: Customer, purpose: str, replaces_method_id: int | None
+) -> SavedMethod | None:
+    """The saved method a profile request's new one is to take the place of: the customer's, and
+    not removed."""
+    if replaces_method_id is None:
+        return None
+    if purpose != LinkPurpose.ADD_PAYMENT_METHOD:
+        raise InvalidInput("Only a link to add a payment method can replace one.", field="replaces_method_id")
+    try:
+        return SavedMethod.objects.get(
+            merchant=merchant, customer=customer, pk=replaces_method_id, removed_at__isnull=True
+        )
+    except (SavedMethod.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such payment method.") from None
+
+
 @transaction.atomic
 def secure_link_create(
     *,
@@ -151,6 +168,7 @@ def secure_link_create(
     contact_id: int | None = None,
     invoice_ids: Sequence[int] = (),
     payment_id: int | None = None,
+    replaces_method_id: int | None = None,
     expires_in: dt.timedelta | None = None,
     single_use: bool | None = None,
     public: bool = False,
@@ -161,7 +179,9 @@ def secure_link_create(
     it with `secure_link_url`; it cannot be recovered later).
 
     Invoice links name one invoice and statement links one or more, all the customer's and none
-    draft, void or written off; receipt links name one of the customer's payments. The lifetime
+    draft, void or written off; receipt links name one of the customer's payments; a profile
+    request (add a payment method) may name the customer's saved method, not removed, that the
+    one saved through it replaces (`replaces_method_id`). The lifetime
     defaults per purpose (`LIFETIMES`) and may be chosen within it; profile requests (add a
     payment method) are single-use unless told otherwise. A `public` link (a quick payment link
     the merchant may share anywhere) pays one invoice, is never single-use, lasts the longest an
@@ -187,6 +207,9 @@ def secure_link_create(
         expires_in = LIFETIMES[purpose][1]
     invoices = _link_invoices(merchant=merchant, customer=customer, purpose=purpose, invoice_ids=invoice_ids)
     payment = _link_payment(merchant=merchant, customer=customer, purpose=purpose, payment_id=payment_id)
+    replaces = _link_replaces(
+        merchant=merchant, customer=customer, purpose=purpose, replaces_method_id=replaces_method_id
+    )
     raw_token = secrets.token_urlsafe(TOKEN_BYTES)
     link = SecureLink.objects.create(
         merchant=merchant,
@@ -195,6 +218,7 @@ def secure_link_create(
         customer=customer,
         contact_id=contact_id,
         payment=payment,
+        replaces_method=replaces,
         single_use=purpose in SINGLE_USE_BY_DEFAULT if single_use is None else single_use,
         public=public,
         expires_at=now + _lifetime(purpose, expires_in),
@@ -205,6 +229,8 @@ def secure_link_create(
         [SecureLinkInvoice(merchant=merchant, link=link, invoice=invoice) for invoice in invoices]
     )
     about = ", ".join(invoice.number for invoice in invoices) or (payment.number if payment else "")
+    if replaces is not None:
+        about = f"to replace {replaces.brand} •••• {replaces.last4}"
     activity_record(
         merchant=merchant,
         customer_id=customer.pk,

@@ -215,6 +215,14 @@ class SecureLink(TenantModel):
     )
     invoices = models.ManyToManyField(Invoice, through="SecureLinkInvoice", related_name="secure_links")
     payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.CASCADE, related_name="secure_links")
+    replaces_method = models.ForeignKey(
+        "payments.SavedMethod",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="a profile request's: the saved method the one saved through it takes the place of",
+    )
     single_use = models.BooleanField(default=False)
     public = models.BooleanField(
         default=False,
@@ -249,6 +257,10 @@ class SecureLink(TenantModel):
                 condition=models.Q(public=False)
                 | (models.Q(purpose=LinkPurpose.PAY_INVOICE) & models.Q(single_use=False)),
                 name="secure_link_public_only_to_pay_an_invoice",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(replaces_method__isnull=True) | models.Q(purpose=LinkPurpose.ADD_PAYMENT_METHOD),
+                name="secure_link_replaces_only_when_adding_a_method",
             ),
         ]
         indexes = [models.Index(fields=["merchant", "customer", "-created_at"])]

@@ -4,7 +4,10 @@ account, and the customer saves one through the gateway's own fields.
 Sending writes the link, the message and the timeline entry in one transaction, so a request that
 fails anywhere leaves no link nobody was sent; the message goes out after commit through the
 outbox. Saving spends the link in the transaction that saves the method, so a failure leaves the
-link usable and a second submit saves nothing."""
+link usable and a second submit saves nothing.
+
+A request may name the saved method it replaces (editing one means entering it again): the method
+saved through it then takes the old one's place, default flag and all, in that same transaction."""
 
 from __future__ import annotations
 
@@ -16,16 +19,17 @@ from django.db import transaction
 
 from settle.core import clock
 from settle.core.errors import InvalidInput, NotAllowed
+from settle.customers.services import customer_lock
 from settle.gateways.base import MethodKind, VaultedMethod
 from settle.gateways.registry import gateway_get
 from settle.messaging.models import Message, MessageChannel, Purpose
 from settle.tenants.models import Merchant
 
 from .links import secure_link_create, secure_link_url, secure_link_use
-from .models import LinkPurpose, PaymentSettings, SavedMethod
+from .models import LinkPurpose, PaymentSettings, SavedMethod, SecureLink
 from .payment_settings import KIND_FIELDS, payment_settings_get
 from .requests import send_once, sending_from, sending_queue
-from .vault import SAVABLE_KINDS, saved_method_add
+from .vault import SAVABLE_KINDS, saved_method_add, saved_method_replace
 
 # How a profile request may reach its contact: the link is typed into nothing but a phone or inbox.
 PROFILE_REQUEST_CHANNELS = (MessageChannel.EMAIL, MessageChannel.SMS)
@@ -40,12 +44,27 @@ def profile_request_kinds(settings: PaymentSettings) -> list[MethodKind]:
     return [kind for kind in SAVABLE_KINDS if kind in handled and getattr(settings, KIND_FIELDS[kind])]
 
 
+def profile_request_replaces(*, merchant: Merchant, link: SecureLink) -> SavedMethod | None:
+    """The saved method that the one saved through profile request `link` replaces, without its
+    token; None when the link names none or it has been removed since."""
+    if link.replaces_method_id is None:
+        return None
+    return (
+        SavedMethod.objects.filter(
+            merchant=merchant, customer_id=link.customer_id, pk=link.replaces_method_id, removed_at__isnull=True
+        )
+        .defer("token")
+        .first()
+    )
+
+
 def payment_profile_request_send(
     *,
     merchant: Merchant,
     customer_id: int,
     channel: str,
     contact_id: int | None = None,
+    replaces_method_id: int | None = None,
     to: str = "",
     subject: str | None = None,
     body: str | None = None,
@@ -59,12 +78,14 @@ def payment_profile_request_send(
     put it on their timeline and in the message log. The link lasts `expires_in` (the default and
     bounds of `links.LIFETIMES`); `subject`/`body` are the sender's wording (else the merchant's
     profile request template), and the body must keep `{Secure Link}`. The recipient is `to`, else
-    the contact's address, else the customer's.
+    the contact's address, else the customer's. With `replaces_method_id` (one of the customer's
+    saved methods, not removed), the method saved through the link replaces that one.
 
     Returns the queued message (sent after commit). Raises InvalidInput for the channel, the
-    lifetime, the recipient or the wording, NotFound for another merchant's customer or another
-    customer's contact; nothing is written then. A repeated `idempotency_key` (a double-clicked
-    Send, a reloaded page) returns the first message: one link, one message."""
+    lifetime, the recipient or the wording, NotFound for another merchant's customer, another
+    customer's contact or saved method, or a removed one; nothing is written then. A repeated
+    `idempotency_key` (a double-clicked Send, a reloaded page) returns the first message: one link,
+    one message."""
     sending = sending_from(
         channel=channel,
         contact_id=contact_id,
@@ -77,6 +98,7 @@ def payment_profile_request_send(
         now=now,
         customer_id=customer_id,
         expires_in=expires_in,
+        replaces_method_id=replaces_method_id,
     )
 
     def send() -> Message:
@@ -87,6 +109,7 @@ def payment_profile_request_send(
             purpose=LinkPurpose.ADD_PAYMENT_METHOD,
             customer_id=customer_id,
             contact_id=contact_id,
+            replaces_method_id=replaces_method_id,
             expires_in=expires_in,
             single_use=True,
             actor=actor,
@@ -117,15 +140,33 @@ def payment_profile_request_complete(
 ) -> SavedMethod:
     """Save the method the customer entered through add-payment-method link `link_id`, with the
     exact authorization they agreed to, when and from which IP, and spend the link, all or nothing:
-    a failure leaves the link usable, and once it is spent a second submit saves nothing. Never
-    charges. Raises SecureLinkRefused (used, expired, revoked, unknown, or not such a link),
-    NotAllowed for a payment type the merchant does not take, and as `vault.saved_method_add`."""
+    a failure leaves the link usable, and once it is spent a second submit saves nothing. When the
+    link names a method it replaces and that method is still saved, the new one takes its place
+    (`vault.saved_method_replace`: the old one removed, its default flag carried over); when it has
+    been removed since, the new one is simply added. Never charges. Raises SecureLinkRefused (used,
+    expired, revoked, unknown, or not such a link), NotAllowed for a payment type the merchant does
+    not take, and as `vault.saved_method_add`."""
     now = now or clock.now()
     link = secure_link_use(merchant=merchant, link_id=link_id, now=now)
     if link.purpose != LinkPurpose.ADD_PAYMENT_METHOD:
         raise NotAllowed("This link is not for adding a payment method.")
     if vaulted.kind not in profile_request_kinds(payment_settings_get(merchant=merchant)):
         raise NotAllowed("This kind of payment method is not accepted.")
+    # Under the customer's lock, which removing a method takes too, the method still saved now is
+    # still saved when `saved_method_replace` locks it.
+    customer_lock(merchant=merchant, customer_id=link.customer_id)
+    replaced = profile_request_replaces(merchant=merchant, link=link)
+    if replaced is not None:
+        return saved_method_replace(
+            merchant=merchant,
+            saved_method_id=replaced.pk,
+            vaulted=vaulted,
+            friendly_name=friendly_name,
+            billing_address=billing_address,
+            consent_text=consent_text,
+            consent_ip=consent_ip,
+            now=now,
+        )
     return saved_method_add(
         merchant=merchant,
         customer_id=link.customer_id,

@@ -80,6 +80,13 @@ def _save(
     )
 
 
+def _saved_with_token(*, merchant: Merchant, customer_id: int, token: str) -> SavedMethod | None:
+    """The customer's method, not removed, kept under this gateway token (a token is saved once)."""
+    return SavedMethod.objects.filter(
+        merchant=merchant, customer_id=customer_id, token=token, removed_at__isnull=True
+    ).first()
+
+
 @transaction.atomic
 def saved_method_add(
     *,
@@ -100,9 +107,7 @@ def saved_method_add(
     Raises NotFound (customer), NotAllowed (a single-use wallet or pay-later token), InvalidInput
     (no consent, a name too long)."""
     customer_lock(merchant=merchant, customer_id=customer_id)
-    already = SavedMethod.objects.filter(
-        merchant=merchant, customer_id=customer_id, token=vaulted.token, removed_at__isnull=True
-    ).first()
+    already = _saved_with_token(merchant=merchant, customer_id=customer_id, token=vaulted.token)
     if already is not None:
         return already
     has_default = SavedMethod.objects.filter(
@@ -151,6 +156,12 @@ def saved_method_replace(
     old.removed_at = now
     old.is_default = False
     old.save(update_fields=["removed_at", "is_default"])
+    already = _saved_with_token(merchant=merchant, customer_id=old.customer_id, token=vaulted.token)
+    if already is not None:  # the method entered again is one the customer had saved already
+        if was_default:
+            already.is_default = True
+            already.save(update_fields=["is_default"])
+        return already
     method = _save(
         merchant=merchant,
         customer_id=old.customer_id,

@@ -2,7 +2,8 @@
 token for a short session and redirects to /l/method/.
 
 There the customer chooses card or bank account (what the merchant takes), names it, gives a
-billing address and ticks the authorization; /l/method/ keeps that in the session under a random
+billing address and ticks the authorization (told which saved method it replaces, when the
+merchant asked for a new one in place of one); /l/method/ keeps that in the session under a random
 `state` and sends them to the gateway's own fields. The gateway sends them back to
 /l/method/return/ with the state and a setup token, which is vaulted and saved with the exact
 authorization text while the link is spent, in one transaction; /l/method/saved/ confirms it. A
@@ -32,7 +33,11 @@ from settle.gateways.registry import gateway_get
 from settle.payments.links import PORTAL_SESSION_LIFETIME, SecureLinkRefused, portal_session_link
 from settle.payments.models import LinkPurpose, SavedMethod, SecureLink
 from settle.payments.payment_settings import payment_settings_get
-from settle.payments.profile_requests import payment_profile_request_complete, profile_request_kinds
+from settle.payments.profile_requests import (
+    payment_profile_request_complete,
+    profile_request_kinds,
+    profile_request_replaces,
+)
 from settle.tenants.models import Merchant
 
 from .pay_views import refused_page, vaulted_method
@@ -102,6 +107,7 @@ class _Request(NamedTuple):
     link: SecureLink
     merchant: Merchant
     kinds: list[MethodKind]
+    replaces: SavedMethod | None
 
 
 def _session_request(request: HttpRequest, now: dt.datetime) -> _Request | HttpResponse:
@@ -112,7 +118,8 @@ def _session_request(request: HttpRequest, now: dt.datetime) -> _Request | HttpR
         return refused_page(request, None)
     with merchant_scope(link.merchant):
         kinds = profile_request_kinds(payment_settings_get(merchant=link.merchant))
-    return _Request(link, link.merchant, kinds)
+        replaces = profile_request_replaces(merchant=link.merchant, link=link)
+    return _Request(link, link.merchant, kinds, replaces)
 
 
 def _consent_text(kind: MethodKind, merchant: Merchant) -> str:
@@ -126,6 +133,7 @@ def _form_page(request: HttpRequest, found: _Request, kind: MethodKind | None, f
         "kind": kind.value if kind else "",
         "form": form,
         "consent_text": _consent_text(kind, found.merchant) if kind else "",
+        "replaces": f"{found.replaces.brand} •••• {found.replaces.last4}" if found.replaces else "",
     }
     return render(request, "portal/pay/method.html", context, status=400 if form.errors else 200)
 

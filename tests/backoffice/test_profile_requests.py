@@ -1,6 +1,7 @@
 """Requesting a payment method from the customer profile: the form filled from the merchant's
 profile request template, sent by e-mail or text with a link that lasts the chosen time; refusals
-shown on the form with nothing written, read-only staff and other merchants kept out."""
+shown on the form with nothing written, read-only staff and other merchants kept out. Asked for
+from a saved method, the screen names the method and the link sent replaces it."""
 
 from __future__ import annotations
 
@@ -14,14 +15,18 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
+from settle.core import clock
 from settle.core.tenancy import all_merchants, merchant_scope
 from settle.customers.models import Contact, Customer
 from settle.customers.services import contact_save
+from settle.gateways.sandbox import SandboxGateway
 from settle.messaging.models import LocalSms, Message, MessageStatus, Purpose
-from settle.payments.models import LinkPurpose, SecureLink
+from settle.payments.models import LinkPurpose, SavedMethod, SecureLink
+from settle.payments.vault import saved_method_add, saved_method_remove
 from settle.tenants.models import Merchant
 from tests.backoffice.conftest import owner_of
 from tests.conftest import make_customer, writes_nothing
+from tests.sandbox.factories import card
 
 pytestmark = pytest.mark.django_db
 
@@ -149,3 +154,72 @@ def test_another_merchants_customer_or_contact_is_not_found(
     assert owner.post(request_url(theirs), data).status_code == 404
     assert owner.post(request_url(customer), data | {"contact": str(their_contact.pk)}).status_code == 404
     assert outbox_rows()["Message"] == 0
+
+
+def saved_visa(merchant: Merchant, customer: Customer, name: str = "Mary's business Visa") -> SavedMethod:
+    with merchant_scope(merchant):
+        return saved_method_add(
+            merchant=merchant,
+            customer_id=customer.pk,
+            vaulted=card(SandboxGateway()),
+            friendly_name=name,
+            billing_address="",
+            consent_text="I authorize Shop to keep this card on file.",
+            consent_ip=None,
+            now=clock.now(),
+        )
+
+
+def words(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).replace("&#x27;", "'").split())
+
+
+def test_asking_for_a_new_one_names_the_method_and_the_link_replaces_it(
+    owner: Client, merchant: Merchant, customer: Customer, contact: Contact
+) -> None:
+    visa = saved_visa(merchant, customer)
+    profile = owner.get(reverse("backoffice:customer_detail", args=[customer.pk])).content.decode()
+    asked = request_url(customer).replace("?channel=email", f"?replaces={visa.pk}")
+    assert f'href="{asked}">Ask for a new one</a>' in profile
+
+    page = owner.get(asked)
+    html = page.content.decode()
+
+    assert page.status_code == 200
+    assert "Replaces Visa •••• 4242 — Mary's business Visa" in words(html)
+    assert f'<input type="hidden" name="replaces" value="{visa.pk}">' in html
+    assert f'href="?channel=sms&amp;replaces={visa.pk}"' in html  # another channel keeps it
+    data = page_form(owner, customer) | {"replaces": str(visa.pk)}
+    response = owner.post(request_url(customer), data)
+
+    assert response.status_code == 302
+    link = SecureLink.objects.get()
+    assert (link.purpose, link.replaces_method_id) == (LinkPurpose.ADD_PAYMENT_METHOD, visa.pk)
+
+
+def test_the_plain_request_replaces_nothing(owner: Client, customer: Customer, contact: Contact) -> None:
+    page = owner.get(request_url(customer))
+    assert "Replaces" not in words(page.content.decode()) and 'name="replaces"' not in page.content.decode()
+
+    owner.post(request_url(customer), page_form(owner, customer))
+
+    assert SecureLink.objects.get().replaces_method_id is None
+
+
+def test_another_merchants_or_customers_or_a_removed_method_is_not_found(
+    owner: Client, merchant: Merchant, customer: Customer, contact: Contact, other_merchant: Merchant
+) -> None:
+    with merchant_scope(other_merchant):
+        theirs = saved_visa(other_merchant, make_customer(other_merchant, "Theirs"))
+    bobs = saved_visa(merchant, make_customer(merchant, "Bob"))
+    removed = saved_visa(merchant, customer)
+    with merchant_scope(merchant):
+        saved_method_remove(merchant=merchant, saved_method_id=removed.pk, now=clock.now())
+    data = page_form(owner, customer)
+
+    with writes_nothing():
+        for method_id in (str(theirs.pk), str(bobs.pk), str(removed.pk), "x"):
+            url = request_url(customer) + f"&replaces={method_id}"
+            assert owner.get(url).status_code == 404, method_id
+            assert owner.post(request_url(customer), data | {"replaces": method_id}).status_code == 404, method_id
+    assert outbox_rows() == {"Message": 0, "SecureLink": 0, "LocalSms": 0}

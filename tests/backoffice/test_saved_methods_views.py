@@ -139,7 +139,7 @@ def test_the_profile_lists_saved_methods_by_brand_and_last4_and_never_a_token(
     assert methods.count(">Make default</button>") == 1  # only the one that is not the default
     assert methods.count(">Remove</button>") == 2 and "data-confirm=" in methods
     assert reverse("backoffice:payment_profile_request", args=[customer.pk]) in methods
-    assert "Ask for a new one" in words and "enters it through the link" in words
+    assert "Ask for a new one" in words and "enters it again through the link" in words
 
 
 def test_a_customer_without_methods_or_links_says_so(owner: Client, customer: Customer) -> None:

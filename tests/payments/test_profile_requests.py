@@ -1,6 +1,7 @@
 """Payment profile requests: one transaction writes the single-use link, the message and the
 timeline entry (or nothing), a repeated key sends once, the template keeps its {Secure Link}, the
-link lasts what the merchant chose within bounds; saving through the link spends it once."""
+link lasts what the merchant chose within bounds; saving through the link spends it once. A request
+that names a saved method replaces it (or adds, when it was removed meanwhile)."""
 
 from __future__ import annotations
 
@@ -30,9 +31,10 @@ from settle.payments.profile_requests import (
     payment_profile_request_send,
     profile_request_kinds,
 )
+from settle.payments.vault import saved_method_add, saved_method_remove
 from settle.tenants.models import Merchant
 from tests.conftest import make_customer, make_invoice, writes_nothing
-from tests.sandbox.factories import bank_account, card, wallet_payment
+from tests.sandbox.factories import CARDS, bank_account, card, wallet_payment
 
 pytestmark = pytest.mark.django_db
 
@@ -266,3 +268,123 @@ def test_what_can_be_saved_follows_the_payment_settings(merchant: Merchant) -> N
     assert profile_request_kinds(settings_row) == [MethodKind.CARD]
     settings_row.gateway = ""
     assert profile_request_kinds(settings_row) == []
+
+
+# ---- Replacing a saved method ----
+
+
+def saved(merchant: Merchant, customer: Customer, number: str = CARDS["success"], name: str = "") -> SavedMethod:
+    return saved_method_add(
+        merchant=merchant,
+        customer_id=customer.pk,
+        vaulted=card(SandboxGateway(), number),
+        friendly_name=name,
+        billing_address="",
+        consent_text="I authorize Shop to keep this card on file.",
+        consent_ip=None,
+        now=clock.now(),
+    )
+
+
+def test_a_request_that_replaces_a_method_says_so_and_carries_it(
+    merchant: Merchant, customer: Customer, contact: Contact
+) -> None:
+    visa = saved(merchant, customer, name="Mary's business Visa")
+
+    send(merchant, customer, contact_id=contact.pk, replaces_method_id=visa.pk, idempotency_key="send-1")
+
+    link = SecureLink.objects.get()
+    assert (link.purpose, link.replaces_method_id) == (LinkPurpose.ADD_PAYMENT_METHOD, visa.pk)
+    timeline = Activity.objects.filter(customer=customer).values_list("summary", flat=True)
+    assert "Secure link created: add a payment method (to replace Visa •••• 4242)." in timeline
+    with pytest.raises(InvalidInput, match="different details"):  # the key is for the replacing request
+        send(merchant, customer, contact_id=contact.pk, idempotency_key="send-1")
+    assert rows() == {"Message": 1, "SecureLink": 1, "SavedMethod": 1}
+
+
+def test_completing_a_replacing_request_puts_the_new_method_in_the_old_ones_place(
+    merchant: Merchant, customer: Customer
+) -> None:
+    old = saved(merchant, customer, name="Mary's business Visa")
+    other = saved(merchant, customer, CARDS["charges_fail"])
+    link = link_for(merchant, customer, replaces_method_id=old.pk)
+
+    new = complete(merchant, link, friendly_name="New Visa")
+
+    old.refresh_from_db()
+    other.refresh_from_db()
+    link.refresh_from_db()
+    assert old.removed_at is not None and not old.is_default
+    assert (new.is_default, new.friendly_name, new.consent_ip) == (True, "New Visa", "198.51.100.7")
+    assert new.consent_text == "I authorize Shop to keep this card on file."
+    assert other.removed_at is None and not other.is_default
+    assert link.used_at is not None
+    assert list(SavedMethod.objects.filter(removed_at__isnull=True).order_by("pk")) == [other, new]
+    activity = Activity.objects.get(customer=customer, verb="payment_method.replaced")
+    assert activity.summary == "Payment method Mary's business Visa replaced by New Visa"
+    assert not Activity.objects.filter(customer=customer, verb="payment_method.saved", object_id=new.pk).exists()
+
+
+def test_a_method_that_is_not_the_default_is_replaced_by_one_that_is_not_either(
+    merchant: Merchant, customer: Customer
+) -> None:
+    default = saved(merchant, customer)
+    old = saved(merchant, customer, CARDS["charges_fail"])
+    link = link_for(merchant, customer, replaces_method_id=old.pk)
+
+    new = complete(merchant, link)
+
+    default.refresh_from_db()
+    assert not new.is_default and default.is_default
+    assert SavedMethod.objects.get(pk=old.pk).removed_at is not None
+
+
+def test_a_method_removed_meanwhile_is_added_instead(merchant: Merchant, customer: Customer) -> None:
+    old = saved(merchant, customer)
+    link = link_for(merchant, customer, replaces_method_id=old.pk)
+    saved_method_remove(merchant=merchant, saved_method_id=old.pk, now=clock.now())
+
+    new = complete(merchant, link, friendly_name="New Visa")
+
+    assert new.removed_at is None and new.is_default
+    assert SavedMethod.objects.filter(removed_at__isnull=True).get() == new
+    assert Activity.objects.get(customer=customer, verb="payment_method.saved", object_id=new.pk).summary == (
+        "Payment method saved: New Visa"
+    )
+    assert not Activity.objects.filter(customer=customer, verb="payment_method.replaced").exists()
+    link.refresh_from_db()
+    assert link.used_at is not None
+
+
+def test_another_customers_or_merchants_or_a_removed_method_is_not_found(
+    merchant: Merchant, customer: Customer, other_merchant: Merchant
+) -> None:
+    bob = make_customer(merchant, "Bob")
+    bobs = saved(merchant, bob)
+    removed = saved(merchant, customer)
+    saved_method_remove(merchant=merchant, saved_method_id=removed.pk, now=clock.now())
+    with merchant_scope(other_merchant):
+        theirs = saved(other_merchant, make_customer(other_merchant, "Theirs"))
+
+    with writes_nothing():
+        before = rows()
+        for method in (bobs, removed, theirs):
+            with pytest.raises(NotFound, match="No such payment method"):
+                send(merchant, customer, to="ann@example.com", replaces_method_id=method.pk)
+        assert rows() == before
+
+
+def test_only_a_profile_request_replaces_a_method(merchant: Merchant, customer: Customer) -> None:
+    method = saved(merchant, customer)
+    invoice = make_invoice(merchant, customer)
+
+    with writes_nothing():
+        with pytest.raises(InvalidInput, match="Only a link to add a payment method") as refused:
+            secure_link_create(
+                merchant=merchant,
+                purpose=LinkPurpose.PAY_INVOICE,
+                customer_id=customer.pk,
+                invoice_ids=[invoice.pk],
+                replaces_method_id=method.pk,
+            )
+    assert refused.value.field == "replaces_method_id"

@@ -1,7 +1,8 @@
 """Adding a payment method behind a single-use link: the customer chooses card or bank account,
 names it, ticks the authorization, types the details on the sandbox's own fields, and comes back to
 a saved method that carries the exact consent, time and IP; the link is then spent. Used, expired
-and revoked links save nothing, a reload saves once, and no card number reaches the database."""
+and revoked links save nothing, a reload saves once, and no card number reaches the database. A
+link that replaces a saved method says which, and the new method takes its place."""
 
 from __future__ import annotations
 
@@ -16,14 +17,16 @@ from django.test import Client
 from settle.core import clock
 from settle.core.tenancy import merchant_scope
 from settle.customers.models import Activity, Customer
+from settle.gateways.sandbox import SandboxGateway
 from settle.payments.links import secure_link_create, secure_link_revoke
 from settle.payments.models import ChargeAttempt, LinkPurpose, Payment, SavedMethod, SecureLink
+from settle.payments.vault import saved_method_add, saved_method_remove
 from settle.sandbox.models import Charge
 from settle.tenants.models import Merchant
 from tests.conftest import make_invoice
 from tests.portal.conftest import payment_settings_set
 from tests.portal.test_pay_by_card import enter_account, enter_card, local
-from tests.sandbox.factories import ACCOUNTS, CARDS
+from tests.sandbox.factories import ACCOUNTS, CARDS, card
 from tests.sandbox.test_no_card_numbers import database_text, luhn_numbers
 
 pytestmark = pytest.mark.django_db
@@ -316,3 +319,67 @@ def test_nothing_to_save_when_the_merchant_takes_neither(
 
     assert "cannot take a payment method online right now" in words
     assert client.post(METHOD_URL, details()).status_code == 400
+
+
+def saved_visa(merchant: Merchant, customer: Customer) -> SavedMethod:
+    with merchant_scope(merchant):
+        return saved_method_add(
+            merchant=merchant,
+            customer_id=customer.pk,
+            vaulted=card(SandboxGateway(), CARDS["charges_fail"]),
+            friendly_name="Old Visa",
+            billing_address="",
+            consent_text=CARD_CONSENT.format(name=merchant.name),
+            consent_ip=None,
+            now=clock.now(),
+        )
+
+
+def test_the_page_says_which_method_it_replaces_in_the_customers_language(
+    client: Client, merchant: Merchant, customer: Customer
+) -> None:
+    old = saved_visa(merchant, customer)
+    plain = Client()
+    opened(plain, merchant, customer)
+    opened(client, merchant, customer, replaces_method_id=old.pk)
+    french = Client(HTTP_ACCEPT_LANGUAGE="fr")
+    opened(french, merchant, customer, replaces_method_id=old.pk)
+
+    page = client.get(METHOD_URL)
+    plain_page = plain.get(METHOD_URL)
+
+    assert "This replaces your Visa •••• 0341." in text(page.content.decode())
+    assert "This replaces" not in text(plain_page.content.decode())
+    for header in ("Content-Security-Policy", "Cache-Control", "Referrer-Policy", "X-Content-Type-Options"):
+        assert page.get(header) == plain_page.get(header), header
+    assert "<script" not in page.content.decode() and "style=" not in page.content.decode()
+    assert "Ceci remplacera votre Visa •••• 0341." in text(french.get(METHOD_URL).content.decode())
+
+
+def test_saving_through_a_replacing_link_puts_the_new_card_in_the_old_ones_place(
+    client: Client, merchant: Merchant, customer: Customer
+) -> None:
+    old = saved_visa(merchant, customer)
+    opened(client, merchant, customer, replaces_method_id=old.pk)
+
+    response = client.get(saved_by_card(client))
+
+    assert response["Location"] == SAVED_URL
+    old.refresh_from_db()
+    new = SavedMethod.objects.get(removed_at__isnull=True)
+    assert old.removed_at is not None and new.is_default and new.last4 == "4242"
+    assert Activity.objects.get(customer=customer, verb="payment_method.replaced").summary == (
+        "Payment method Old Visa replaced by Mary's business Visa"
+    )
+    assert "Visa •••• 4242" in text(client.get(SAVED_URL).content.decode())
+
+
+def test_a_method_removed_since_the_link_was_sent_is_not_mentioned(
+    client: Client, merchant: Merchant, customer: Customer
+) -> None:
+    old = saved_visa(merchant, customer)
+    opened(client, merchant, customer, replaces_method_id=old.pk)
+    with merchant_scope(merchant):
+        saved_method_remove(merchant=merchant, saved_method_id=old.pk, now=clock.now())
+
+    assert "This replaces" not in text(client.get(METHOD_URL).content.decode())

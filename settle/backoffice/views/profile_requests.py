@@ -1,6 +1,7 @@
 """Requesting a payment method from the customer profile: a single-use link to add a card or bank
 account, sent to a contact by e-mail or text message with the merchant's profile request wording,
-lasting as long as the merchant chooses."""
+lasting as long as the merchant chooses. Asked for from one of the customer's saved methods
+(`?replaces=<id>`, then a hidden field), the method saved through the link replaces that one."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from settle.core.errors import SettleError
@@ -17,7 +18,9 @@ from settle.customers.models import Contact, Customer
 from settle.customers.selectors import contacts_for_customer
 from settle.messaging.models import MessageChannel, Purpose
 from settle.messaging.selectors import merchant_language, template_text_for
+from settle.payments.models import SavedMethod
 from settle.payments.profile_requests import PROFILE_REQUEST_CHANNELS, payment_profile_request_send
+from settle.payments.selectors import saved_methods_for_customer
 from settle.tenants.models import Merchant
 
 from .common import add_domain_error, current, get_scoped_or_404, money_role_required
@@ -36,6 +39,17 @@ DEFAULT_LIFETIME = 7 * 86_400
 
 class ProfileRequestForm(SendForm):
     expires_in = forms.TypedChoiceField(label="The link lasts", choices=LIFETIME_CHOICES, coerce=int)
+
+
+def _replaced(merchant: Merchant, customer: Customer, method_id: str) -> SavedMethod | None:
+    """The customer's saved method, not removed, that the request is to replace: 404 for another
+    customer's or merchant's, or a removed one."""
+    if not method_id:
+        return None
+    try:
+        return saved_methods_for_customer(merchant=merchant, customer_id=customer.pk).get(pk=method_id)
+    except (SavedMethod.DoesNotExist, ValueError, TypeError, OverflowError):
+        raise Http404 from None
 
 
 def _recipients(merchant: Merchant, customer: Customer, channel: str) -> list[Contact]:
@@ -65,6 +79,8 @@ def payment_profile_request(request: HttpRequest, pk: int) -> HttpResponse:
     customer = get_scoped_or_404(Customer, request, pk)
     if request.method == "POST" and request.POST.get("contact"):
         get_scoped_or_404(Contact, request, request.POST["contact"], customer=customer)
+    query = request.POST if request.method == "POST" else request.GET
+    replaces = _replaced(merchant, customer, query.get("replaces", ""))
     channel = request.GET.get("channel", "")
     if channel not in PROFILE_REQUEST_CHANNELS:
         channel = MessageChannel.EMAIL
@@ -84,6 +100,7 @@ def payment_profile_request(request: HttpRequest, pk: int) -> HttpResponse:
                 customer_id=customer.pk,
                 channel=channel,
                 contact_id=values.get("contact"),
+                replaces_method_id=replaces.pk if replaces else None,
                 to=values.get("to", ""),
                 subject=values.get("subject"),
                 body=values["body"],
@@ -97,5 +114,5 @@ def payment_profile_request(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"A link to add a payment method is on its way to {message.recipient}.")
             return redirect("backoffice:customer_detail", pk=customer.pk)
     channels = [(key, label) for key, label in MessageChannel.choices if key in PROFILE_REQUEST_CHANNELS]
-    context = {"customer": customer, "form": form, "channel": channel, "channels": channels}
+    context = {"customer": customer, "form": form, "channel": channel, "channels": channels, "replaces": replaces}
     return render(request, "backoffice/customers/profile_request.html", context)

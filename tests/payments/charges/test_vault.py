@@ -157,3 +157,26 @@ def test_saving_the_same_token_again_returns_the_first(
     again = save(merchant, customer, method)
 
     assert again.pk == first.pk and SavedMethod.objects.count() == 1
+
+
+def test_replacing_with_a_method_already_saved_keeps_that_one(
+    merchant: Merchant, customer: Customer, gateway: SandboxGateway
+) -> None:
+    old = save(merchant, customer, card(gateway), "Visa")
+    other_method = card(gateway, CARDS["insufficient_funds"])
+    other = save(merchant, customer, other_method, "Other Visa")
+
+    kept = saved_method_replace(
+        merchant=merchant,
+        saved_method_id=old.pk,
+        vaulted=other_method,
+        friendly_name="",
+        billing_address="",
+        consent_text=CONSENT,
+        consent_ip=None,
+        now=clock.now(),
+    )
+
+    old.refresh_from_db()
+    assert kept.pk == other.pk and kept.is_default and old.removed_at is not None
+    assert SavedMethod.objects.filter(removed_at__isnull=True).count() == 1
