@@ -37,6 +37,8 @@ BARE_PATH = "/bench/bare/"
 # The pay page's bytes, written by the benchmark once the server answers, served by the bare view.
 PAGE_FILE_ENV = "SETTLE_BENCH_PAGE_FILE"
 LANGUAGE = "en-US,en;q=0.9"
+# Set: the server forgets every rendered page (settle.portal.page_cache), so each view renders.
+RENDER_EACH_VIEW_ENV = "SETTLE_BENCH_RENDER_EACH_VIEW"
 
 
 def main() -> None:
@@ -45,6 +47,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default: %(default)s)")
     parser.add_argument("--profile", type=int, metavar="ROWS", default=0, help="profile the pay page view, print ROWS")
+    parser.add_argument(
+        "--render-each-view",
+        action="store_true",
+        help="the server keeps no rendered page: every view renders, as the first view of a page does",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="settle-bench-") as scratch:
@@ -53,6 +60,7 @@ def main() -> None:
             SETTLE_VAR_DIR=scratch,
             DATABASE_URL=f"sqlite:///{Path(scratch) / 'bench.sqlite3'}",
             **{PAGE_FILE_ENV: str(Path(scratch) / "page.html")},
+            **({RENDER_EACH_VIEW_ENV: "1"} if args.render_each_view else {}),
         )
         (Path(scratch) / "static").mkdir()  # WhiteNoise expects the folder; the page's CSS is not fetched
         import django
@@ -65,7 +73,8 @@ def main() -> None:
         settings.DEBUG = False
         call_command("migrate", verbosity=0)
         sessions = setup(args.clients)
-        print(f"backend=sqlite clients={args.clients} workers={args.workers} seconds={args.seconds:g}")
+        kept = "rendered each view" if args.render_each_view else "kept per process"
+        print(f"backend=sqlite clients={args.clients} workers={args.workers} seconds={args.seconds:g} pages={kept}")
         view_report(sessions[0], args.profile)
         with served(args.workers) as address:
             page = fetch(address, "/l/invoice/", sessions[0]).body
@@ -164,6 +173,17 @@ def view_report(session: str, profile_rows: int) -> None:
     print(f"pay page queries per view={len(captured.captured_queries)}")
     for sql in captured.captured_queries:
         print(f"  {sql['sql'][:150]}")
+    from settle.portal import page_cache
+
+    views = 200
+    for kept in (True, False):
+        began = time.perf_counter()
+        for _ in range(views):
+            if not kept:
+                page_cache._PAGES.clear()  # every view renders its page, as the first view of a page does
+            browser.get("/l/invoice/")
+        each = (time.perf_counter() - began) / views * 1000
+        print(f"in process: {each:.2f} ms a view, page {'kept' if kept else 'rendered each time'}")
     if profile_rows:
         profiler = cProfile.Profile()
         profiler.enable()
@@ -223,6 +243,12 @@ def wsgi_app() -> Any:
 
     django.setup()
     settings.DEBUG = False
+    if os.environ.get(RENDER_EACH_VIEW_ENV):
+        from django.core.cache.backends.dummy import DummyCache
+
+        from settle.portal import page_cache
+
+        page_cache._PAGES = DummyCache("bench-pages", {})  # type: ignore[assignment]
     body: list[bytes] = []
 
     def bare_page(request: HttpRequest) -> HttpResponse:
