@@ -12,6 +12,7 @@ saved through it then takes the old one's place, default flag and all, in that s
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import zoneinfo
 from typing import Any
 
@@ -156,20 +157,13 @@ def payment_profile_request_complete(
     # still saved when `saved_method_replace` locks it.
     customer_lock(merchant=merchant, customer_id=link.customer_id)
     replaced = profile_request_replaces(merchant=merchant, link=link)
-    if replaced is not None:
-        return saved_method_replace(
-            merchant=merchant,
-            saved_method_id=replaced.pk,
-            vaulted=vaulted,
-            friendly_name=friendly_name,
-            billing_address=billing_address,
-            consent_text=consent_text,
-            consent_ip=consent_ip,
-            now=now,
-        )
-    return saved_method_add(
+    save = (
+        functools.partial(saved_method_replace, saved_method_id=replaced.pk)
+        if replaced is not None
+        else functools.partial(saved_method_add, customer_id=link.customer_id)
+    )
+    return save(
         merchant=merchant,
-        customer_id=link.customer_id,
         vaulted=vaulted,
         friendly_name=friendly_name,
         billing_address=billing_address,

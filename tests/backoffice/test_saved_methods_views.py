@@ -20,35 +20,19 @@ from settle.core import clock
 from settle.core.tenancy import all_merchants, merchant_scope
 from settle.customers.models import Activity, Contact, Customer
 from settle.customers.services import contact_save
-from settle.gateways.base import VaultedMethod
 from settle.gateways.sandbox import SandboxGateway
 from settle.invoicing.models import Invoice
 from settle.invoicing.services import invoice_void
 from settle.payments.links import secure_link_create, secure_link_use
 from settle.payments.models import LinkPurpose, SavedMethod, SecureLink
-from settle.payments.vault import saved_method_add, saved_method_remove
+from settle.payments.vault import saved_method_remove
 from settle.tenants.models import Merchant
 from tests.backoffice.conftest import owner_of
 from tests.conftest import make_customer, make_invoice, writes_nothing
+from tests.payments.charges.test_vault import CONSENT, save
 from tests.sandbox.factories import CARDS, bank_account, card
 
 pytestmark = pytest.mark.django_db
-
-CONSENT = "I authorize the shop to keep this card on file and charge it for what I owe, until I remove it."
-
-
-def save(merchant: Merchant, customer: Customer, vaulted: VaultedMethod, name: str = "") -> SavedMethod:
-    with merchant_scope(merchant):
-        return saved_method_add(
-            merchant=merchant,
-            customer_id=customer.pk,
-            vaulted=vaulted,
-            friendly_name=name,
-            billing_address="1 Main St",
-            consent_text=CONSENT,
-            consent_ip="203.0.113.9",
-            now=clock.now(),
-        )
 
 
 def profile_url(customer: Customer) -> str:

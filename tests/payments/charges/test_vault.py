@@ -30,16 +30,18 @@ CONSENT = "I authorise Merchant to charge this card for invoices I approve, unti
 
 
 def save(merchant: Merchant, customer: Customer, vaulted: VaultedMethod, name: str = "") -> SavedMethod:
-    return saved_method_add(
-        merchant=merchant,
-        customer_id=customer.pk,
-        vaulted=vaulted,
-        friendly_name=name,
-        billing_address="1 Main St\nSpringfield",
-        consent_text=CONSENT,
-        consent_ip="203.0.113.9",
-        now=clock.now(),
-    )
+    """Save `vaulted` for the customer as the pay page would, with CONSENT from 203.0.113.9."""
+    with merchant_scope(merchant):
+        return saved_method_add(
+            merchant=merchant,
+            customer_id=customer.pk,
+            vaulted=vaulted,
+            friendly_name=name,
+            billing_address="1 Main St\nSpringfield",
+            consent_text=CONSENT,
+            consent_ip="203.0.113.9",
+            now=clock.now(),
+        )
 
 
 def test_saving_keeps_the_token_and_the_consent_and_never_charges(
