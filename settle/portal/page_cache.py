@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,12 +25,13 @@ from django.utils import translation
 
 # Bump when a template changes in a way its context does not show, within one process's life.
 PAGE_FORMAT = 1
-# What a checkout key is rendered as in a kept page; the view's own key replaces it.
-CHECKOUT_BLANK = "checkout-key-blank"
+# What a checkout key and a CSRF token are rendered as in a kept page, replaced by the view's own:
+# random per process (as the pages are), so no text a merchant or customer typed can stand for one.
+CHECKOUT_BLANK = f"checkout-{secrets.token_hex(12)}"
+_CSRF_BLANK = f"csrf-{secrets.token_hex(12)}"
 
 _PAGES = LocMemCache("settle-customer-pages", {"TIMEOUT": 300, "OPTIONS": {"MAX_ENTRIES": 1000}})
 _CSRF_VALUE = re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]*(")')
-_CSRF_BLANK = "csrf-token-blank"
 
 
 def _key(template_name: str, context: Mapping[str, Any]) -> str:
