@@ -146,6 +146,25 @@ def charge_attempt_start(
     replay = idempotent_replay(ChargeAttempt, merchant=merchant, key=idempotency_key, fingerprint=fingerprint)
     if replay is not None:
         return replay
+
+    def refusals() -> str:
+        """Refuse what would be refused anyway; the merchant's gateway when nothing is."""
+        gateway_payment_check(
+            merchant=merchant,
+            customer_id=customer_id,
+            amount=amount,
+            invoice_ids=invoice_ids,
+            allow_partial=allow_partial,
+        )
+        gateway_name = payment_settings_get(merchant=merchant).gateway
+        if method_kind not in gateway_get(gateway_name).kinds:
+            raise NotAllowed("This payment type is not available.", code="payment_type_unavailable")
+        return gateway_name
+
+    # A request that will be refused touches none of the customer's open charges.
+    with transaction.atomic():
+        customer_lock(merchant=merchant, customer_id=customer_id)
+        refusals()
     _open_attempts_settle(
         merchant=merchant, customer_id=customer_id, invoice_ids=invoice_ids, idempotency_key=idempotency_key, now=now
     )
@@ -165,16 +184,7 @@ def charge_attempt_start(
                 "An earlier payment of this invoice is still being confirmed: nothing more was charged.",
                 code="charge_open",
             )
-        gateway_payment_check(
-            merchant=merchant,
-            customer_id=customer_id,
-            amount=amount,
-            invoice_ids=invoice_ids,
-            allow_partial=allow_partial,
-        )
-        gateway_name = payment_settings_get(merchant=merchant).gateway
-        if method_kind not in gateway_get(gateway_name).kinds:
-            raise NotAllowed("This payment type is not available.", code="payment_type_unavailable")
+        gateway_name = refusals()
         attempt = ChargeAttempt.objects.create(
             merchant=merchant,
             customer_id=customer_id,
@@ -235,7 +245,13 @@ def _open_attempts_settle(
     for open_attempt in _open_attempts(
         merchant=merchant, customer_id=customer_id, invoice_ids=invoice_ids, idempotency_key=idempotency_key
     ):
-        attempt = charge_attempt_reconcile(merchant=merchant, attempt_id=open_attempt.pk, now=now)
+        # One never answered is sent again under its key, which the gateway answers with the charge
+        # it made or makes now: asking about it instead could hear "not found" from a gateway that
+        # has not yet seen a request still on its way, and a second charge would follow it.
+        unanswered = open_attempt.state in (ChargeState.CREATED, ChargeState.UNKNOWN)
+        attempt = charge_attempt_reconcile(
+            merchant=merchant, attempt_id=open_attempt.pk, now=now, charge_again=unanswered
+        )
         if attempt.state != ChargeState.REQUIRES_ACTION or not attempt.gateway_reference:
             continue
         # Confirmed between the question and this void, it is cancelled all the same (no money
@@ -264,19 +280,22 @@ def _charge(attempt: ChargeAttempt) -> ChargeResult:
     )
 
 
-def charge_attempt_reconcile(*, merchant: Merchant, attempt_id: int, now: dt.datetime) -> ChargeAttempt:
+def charge_attempt_reconcile(
+    *, merchant: Merchant, attempt_id: int, now: dt.datetime, charge_again: bool = False
+) -> ChargeAttempt:
     """Ask the gateway what became of an attempt that is not settled (unknown, pending, awaiting
-    the customer's confirmation, or never answered) and record it like a reply. A settled attempt
-    is returned as it is. Raises NotFound."""
+    the customer's confirmation, or never answered) and record it like a reply; with
+    `charge_again`, an unknown one is asked by charging again under its key, like one never
+    answered. A settled attempt is returned as it is. Raises NotFound."""
     try:
         attempt = ChargeAttempt.objects.select_related("merchant").get(merchant=merchant, pk=attempt_id)
     except (ChargeAttempt.DoesNotExist, ValueError, TypeError):
         raise NotFound("No such charge.") from None
     if attempt.state not in RECONCILED_STATES:
         return attempt
-    if attempt.state == ChargeState.CREATED:
-        # No answer was ever recorded (the starting process died): charging again under the same
-        # key either makes the charge or answers the one already made.
+    if attempt.state == ChargeState.CREATED or (charge_again and attempt.state == ChargeState.UNKNOWN):
+        # No answer was ever recorded (the starting process died, or the reply was lost): charging
+        # again under the same key either makes the charge or answers the one already made.
         result = _charge(attempt)
     else:
         result = gateway_get(attempt.gateway).fetch_charge(idempotency_key=attempt.gateway_key)
@@ -294,7 +313,15 @@ def charge_attempt_news(
         )
         if attempt is None:
             return None
-        return _attempt_move(merchant=attempt.merchant, attempt_id=attempt.pk, result=result, now=now)
+        checked = False
+        if attempt.state == ChargeState.FAILED:
+            # An event is a snapshot that may be older than the failure (a charge confirmed, then
+            # cancelled by Settle): only the gateway's answer now can bring a failed charge back.
+            if attempt.decline_code == DECLINE_VOIDED:
+                return attempt
+            result = gateway_get(attempt.gateway).fetch_charge(idempotency_key=attempt.gateway_key)
+            checked = True
+        return _attempt_move(merchant=attempt.merchant, attempt_id=attempt.pk, result=result, now=now, checked=checked)
 
 
 def _target(attempt: ChargeAttempt, result: ChargeResult) -> str:
@@ -330,7 +357,11 @@ def _attempt_move(
         if checked:
             attempt.attempts += 1
         target = _target(attempt, result)
-        if target != attempt.state and target in TRANSITIONS[attempt.state]:
+        # A failed charge comes back only on the gateway's own answer to a question (never on an
+        # event's snapshot), and never one Settle cancelled itself.
+        revived = attempt.state == ChargeState.FAILED
+        trusted = not revived or (checked and attempt.decline_code != DECLINE_VOIDED)
+        if target != attempt.state and target in TRANSITIONS[attempt.state] and trusted:
             _payment_follow(merchant=merchant, attempt=attempt, target=target, result=result, now=now, actor=actor)
             attempt.state = target
             attempt.gateway_reference = result.reference or attempt.gateway_reference

@@ -90,7 +90,9 @@ class Payment(TenantModel):
     def id_from_number(number: str) -> int | None:
         """The id a payment `number` names ("PAY-00012" → 12), None for anything else."""
         digits = number.removeprefix("PAY-")
-        return int(digits) if number.startswith("PAY-") and digits.isascii() and digits.isdigit() else None
+        # At most 18 digits: any id a 64-bit column holds, and nothing a database would choke on.
+        well_formed = number.startswith("PAY-") and digits.isascii() and digits.isdigit() and len(digits) <= 18
+        return int(digits) if well_formed else None
 
     amount = MoneyAttribute("amount_minor")
 

@@ -301,6 +301,7 @@ def invoice_page(request: HttpRequest) -> HttpResponse:
         "labels": LANGUAGES[doc.language],
         "status_label": label(doc.language, f"status.{doc.status}"),
         "paid_stamp": label(doc.language, "stamp.paid") if doc.status == Status.PAID else "",
+        "receipts": not paying.link.public,  # see `_applied_payment`
         "options": [],
         "ways": None,
     }
@@ -846,9 +847,10 @@ def _finished_payment(request: HttpRequest, paying: Paying) -> _Paid | None:
 
 
 def _applied_payment(paying: Paying, number: str) -> int | None:
-    """The id of payment `number` if it paid one of the link's invoices, else None."""
+    """The id of payment `number` if it paid one of the link's invoices, else None; always None on
+    a public link, which anyone may hold (a receipt shows the customer's address)."""
     payment_id = Payment.id_from_number(number)
-    if payment_id is None:
+    if payment_id is None or paying.link.public:
         return None
     with merchant_scope(paying.merchant):
         return (

@@ -209,6 +209,7 @@ def test_an_invoice_link_opened_later_offers_each_payments_receipt(
         assert payment.number in pdf_text(response.content)
     assert client.get(f"/l/invoice/receipt/?payment={elsewhere.number}").status_code == 404
     assert client.get("/l/invoice/receipt/?payment=nonsense").status_code == 404
+    assert client.get(f"/l/invoice/receipt/?payment=PAY-{'9' * 30}").status_code == 404
     assert client.get("/l/invoice/receipt/").status_code == 404  # no payment made in this browser
 
 
@@ -220,3 +221,23 @@ def test_a_partly_paid_invoice_lists_what_was_paid_with_receipts(
     html = invoice_opened(client, merchant, invoice)
 
     assert f'href="/l/invoice/receipt/?payment={partial.number}"' in html and "PAID" not in html
+
+
+def test_a_public_link_offers_no_receipts(client: Client, merchant: Merchant, customer: Customer) -> None:
+    """Anyone may hold a quick payment link: a receipt, which shows the customer's address, is not
+    for them."""
+    invoice = make_invoice(merchant, customer, 10_00)
+    paid = make_payment(merchant, customer, 4_00, [invoice])
+    with merchant_scope(merchant):
+        _, token = secure_link_create(
+            merchant=merchant,
+            purpose=LinkPurpose.PAY_INVOICE,
+            customer_id=customer.pk,
+            invoice_ids=[invoice.pk],
+            public=True,
+        )
+    client.get(f"/l/{token}/")
+
+    assert paid.number in client.get("/l/invoice/").content.decode()
+    assert "/l/invoice/receipt/" not in client.get("/l/invoice/").content.decode()
+    assert client.get(f"/l/invoice/receipt/?payment={paid.number}").status_code == 404
