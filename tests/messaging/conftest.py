@@ -14,8 +14,7 @@ from aiosmtpd.controller import Controller
 
 from settle.core import clock
 from settle.core.tenancy import all_merchants, merchant_scope
-from settle.customers.models import Activity, Contact, Customer
-from settle.customers.services import contact_save
+from settle.customers.models import Activity
 from settle.messaging.models import LocalSms, Message, MessageAttachment, MessageTemplate, Purpose
 from settle.messaging.services import template_save
 from settle.tenants.models import Merchant
@@ -89,18 +88,6 @@ def smtp_down(settings: Any) -> int:
     port = free_port()
     point_email_at(settings, port)
     return port
-
-
-@pytest.fixture
-def contact(merchant: Merchant, customer: Customer) -> Contact:
-    return contact_save(
-        merchant=merchant,
-        customer_id=customer.pk,
-        name="Ann Contact",
-        email="ann@example.com",
-        phone="+15145550123",
-        is_default_billing=True,
-    )
 
 
 def outbox_rows() -> dict[str, int]:
