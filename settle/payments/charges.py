@@ -161,13 +161,15 @@ def charge_attempt_start(
             raise NotAllowed("This payment type is not available.", code="payment_type_unavailable")
         return gateway_name
 
-    # A request that will be refused touches none of the customer's open charges.
-    with transaction.atomic():
-        customer_lock(merchant=merchant, customer_id=customer_id)
-        refusals()
-    _open_attempts_settle(
-        merchant=merchant, customer_id=customer_id, invoice_ids=invoice_ids, idempotency_key=idempotency_key, now=now
+    open_attempts = _open_attempts(
+        merchant=merchant, customer_id=customer_id, invoice_ids=invoice_ids, idempotency_key=idempotency_key
     )
+    if open_attempts:
+        # A request that will be refused touches none of the customer's open charges.
+        with transaction.atomic():
+            customer_lock(merchant=merchant, customer_id=customer_id)
+            refusals()
+        _open_attempts_settle(merchant=merchant, attempts=open_attempts, now=now)
     made: list[ChargeAttempt] = []
 
     def create() -> ChargeAttempt:
@@ -234,17 +236,13 @@ def _open_attempts(
     ]
 
 
-def _open_attempts_settle(
-    *, merchant: Merchant, customer_id: int, invoice_ids: Sequence[int], idempotency_key: str, now: dt.datetime
-) -> None:
-    """Before a new charge for these invoices, settle the customer's open ones for them, outside any
+def _open_attempts_settle(*, merchant: Merchant, attempts: Sequence[ChargeAttempt], now: dt.datetime) -> None:
+    """Before a new charge for some invoices, settle the customer's open ones for them, outside any
     transaction (the gateway is asked): each is asked about, and one still waiting for a
     confirmation the customer walked away from (a 3-D Secure page) is then cancelled at the
     gateway. One that took the money is recorded, which the new charge's check then sees; one
     still open after this makes the new charge refused (`charge_open`)."""
-    for open_attempt in _open_attempts(
-        merchant=merchant, customer_id=customer_id, invoice_ids=invoice_ids, idempotency_key=idempotency_key
-    ):
+    for open_attempt in attempts:
         # One never answered is sent again under its key, which the gateway answers with the charge
         # it made or makes now: asking about it instead could hear "not found" from a gateway that
         # has not yet seen a request still on its way, and a second charge would follow it.
