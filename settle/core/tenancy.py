@@ -15,6 +15,12 @@ from django.db import models
 from django_scopes import ScopedManager, scope, scopes_disabled
 
 
+def is_row_id(value: int) -> bool:
+    """Whether `value` can be a row's id: ids are positive 64-bit integers, and a larger number must
+    not reach the database (SQLite's driver raises OverflowError, PostgreSQL a DataError)."""
+    return 0 < value < 2**63
+
+
 class _InsertsNeedNoScope(models.Manager):  # type: ignore[type-arg]
     """Inserts name their merchant explicitly, so the scope's filter adds nothing to them but the
     cost of building it (measurable on the payment path)."""

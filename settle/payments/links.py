@@ -28,13 +28,14 @@ from django.http import HttpRequest
 
 from settle.core import clock
 from settle.core.errors import InvalidInput, NotAllowed, NotFound
-from settle.core.tenancy import all_merchants
+from settle.core.tenancy import all_merchants, is_row_id
 from settle.customers.models import Contact, Customer
 from settle.customers.services import activity_record
 from settle.invoicing.models import Invoice, InvoiceStatus
 from settle.tenants.models import Merchant
 
 from .models import LinkPurpose, Payment, SavedMethod, SecureLink, SecureLinkInvoice
+from .selectors import saved_methods_for_customer
 
 TOKEN_BYTES = 32  # 256 bits; secrets.token_urlsafe writes them as 43 URL-safe characters
 TOKEN_FORMAT = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -152,10 +153,8 @@ def _link_replaces(
     if purpose != LinkPurpose.ADD_PAYMENT_METHOD:
         raise InvalidInput("Only a link to add a payment method can replace one.", field="replaces_method_id")
     try:
-        return SavedMethod.objects.get(
-            merchant=merchant, customer=customer, pk=replaces_method_id, removed_at__isnull=True
-        )
-    except (SavedMethod.DoesNotExist, ValueError, TypeError):
+        return saved_methods_for_customer(merchant=merchant, customer_id=customer.pk).get(pk=replaces_method_id)
+    except (SavedMethod.DoesNotExist, ValueError, TypeError, OverflowError):
         raise NotFound("No such payment method.") from None
 
 
@@ -253,6 +252,8 @@ def _link_loaded(*, token: str | None = None, link_id: int = 0, merchant_id: int
     payment, for a receipt link), and whether any invoice it is for is void, read in the same
     statement. Every view of a link runs this, so it is plain SQL: building it through the ORM cost
     ten times what the database spends on it."""
+    if token is None and not (is_row_id(link_id) and is_row_id(merchant_id)):
+        return None
     links, link_invoices = SecureLink._meta.db_table, SecureLinkInvoice._meta.db_table
     # Table names come from the models; every value is a parameter.
     sql = (

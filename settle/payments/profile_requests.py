@@ -30,6 +30,7 @@ from .links import secure_link_create, secure_link_url, secure_link_use
 from .models import LinkPurpose, PaymentSettings, SavedMethod, SecureLink
 from .payment_settings import KIND_FIELDS, payment_settings_get
 from .requests import send_once, sending_from, sending_queue
+from .selectors import saved_methods_for_customer
 from .vault import SAVABLE_KINDS, saved_method_add, saved_method_replace
 
 # How a profile request may reach its contact: the link is typed into nothing but a phone or inbox.
@@ -51,10 +52,8 @@ def profile_request_replaces(*, merchant: Merchant, link: SecureLink) -> SavedMe
     if link.replaces_method_id is None:
         return None
     return (
-        SavedMethod.objects.filter(
-            merchant=merchant, customer_id=link.customer_id, pk=link.replaces_method_id, removed_at__isnull=True
-        )
-        .defer("token")
+        saved_methods_for_customer(merchant=merchant, customer_id=link.customer_id)
+        .filter(pk=link.replaces_method_id)
         .first()
     )
 

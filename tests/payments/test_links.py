@@ -521,3 +521,10 @@ def test_two_requests_racing_for_a_single_use_link_use_it_once() -> None:
     with merchant_scope(merchant):
         link.refresh_from_db()
     assert link.used_at == NOW
+
+
+@pytest.mark.parametrize("link_id", [0, -1, 2**63, 2**70])
+def test_an_id_no_row_can_have_is_an_unknown_link(merchant: Merchant, link_id: int) -> None:
+    with pytest.raises(SecureLinkRefused) as refused:
+        secure_link_use(merchant=merchant, link_id=link_id, now=NOW)
+    assert refused.value.reason == Refusal.UNKNOWN

@@ -13,11 +13,11 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 
 from settle.core import clock
+from settle.core.tenancy import is_row_id
 from settle.tenants.models import Merchant
 
 T = TypeVar("T")
 PAGE_SIZE = 25
-MAX_ID = 2**63  # ids are 64-bit; a larger number must not reach the database
 
 
 def merchant_today(merchant: Merchant) -> dt.date:
@@ -39,7 +39,7 @@ def query_ids(request: HttpRequest, name: str) -> list[int]:
         ids = [int(value) for value in request.GET.getlist(name) if value != ""]
     except ValueError:
         raise Http404 from None
-    if not all(0 < id_ < MAX_ID for id_ in ids):
+    if not all(is_row_id(id_) for id_ in ids):
         raise Http404
     return ids
 
