@@ -49,22 +49,25 @@ META_HELP = {
     "appointment.meta_…": "A custom value about the appointment, e.g. {appointment.meta_animal_name}",
 }
 
-_COMMON = frozenset({"customer.name", "contact.name", "company.name", "company.phone", "company.email"})
+# Who a message is to and from: every message can fill these.
+COMMON = frozenset({"customer.name", "contact.name", "company.name", "company.phone", "company.email"})
 _INVOICE = frozenset({"invoice.number", "invoice.amount_due", "invoice.total", "invoice.due_date"})
 _PAID = frozenset({"payment.amount", "payment.date", "payment.method", "receipt.link"})
 
 ALLOWED: dict[str, frozenset[str]] = {
-    Purpose.PAYMENT_REQUEST: _COMMON | _INVOICE | {"payment.link", "payment.amount"},
-    Purpose.REMINDER: _COMMON | _INVOICE | {"payment.link", "payment.amount"},
-    Purpose.PAYMENT_CONFIRMATION: _COMMON | _INVOICE | _PAID,
-    Purpose.RECEIPT: _COMMON | _INVOICE | _PAID,
-    Purpose.PROFILE_REQUEST: _COMMON | {"Secure Link", "link.expires"},
-    Purpose.STATEMENT: _COMMON | {"statement.link", "statement.balance", "payment.link"},
+    Purpose.PAYMENT_REQUEST: COMMON | _INVOICE | {"payment.link", "payment.amount"},
+    Purpose.REMINDER: COMMON | _INVOICE | {"payment.link", "payment.amount"},
+    Purpose.PAYMENT_CONFIRMATION: COMMON | _INVOICE | _PAID,
+    Purpose.RECEIPT: COMMON | _INVOICE | _PAID,
+    Purpose.PROFILE_REQUEST: COMMON | {"Secure Link", "link.expires"},
+    Purpose.STATEMENT: COMMON | {"statement.link", "statement.balance", "payment.link"},
     Purpose.SAVED_REPLY: frozenset(CATALOGUE),
 }
+# The link a purpose must keep: one of these (the first is the one named when it is missing).
 REQUIRED: dict[str, tuple[str, ...]] = {
     Purpose.PAYMENT_REQUEST: ("payment.link",),
     Purpose.PROFILE_REQUEST: ("Secure Link",),
+    Purpose.STATEMENT: ("statement.link", "payment.link"),
 }
 # The link a message of each purpose carries: what Messenger shares and "copy link" copies.
 LINK_OF: dict[str, str] = {
@@ -113,10 +116,11 @@ def placeholders_check(*, purpose: str, subject: str, body: str) -> None:
             raise InvalidInput(f"{listed} cannot be used in a {Purpose(purpose).label.lower()}.", field=field)
         if "{" in PLACEHOLDER.sub("", text) or "}" in PLACEHOLDER.sub("", text):
             raise InvalidInput("Braces are only for placeholders: remove the stray “{” or “}”.", field=field)
-    present = {canonical(match.group(1)) for match in PLACEHOLDER.finditer(body)}
-    for name in REQUIRED.get(purpose, ()):
-        if name not in present:
-            raise InvalidInput(f"Keep the {{{name}}} placeholder: it is where the customer’s link goes.", field="body")
+    required = REQUIRED.get(purpose, ())
+    if required and not set(required).intersection(placeholders_in(body)):
+        raise InvalidInput(
+            f"Keep the {{{required[0]}}} placeholder: it is where the customer’s link goes.", field="body"
+        )
 
 
 def _shown(text: str) -> str:
@@ -125,7 +129,7 @@ def _shown(text: str) -> str:
 
 def placeholders_for(purpose: str) -> list[tuple[str, str, bool]]:
     """(placeholder, what it stands for, must be kept) for the template editor's help."""
-    required = REQUIRED.get(purpose, ())
+    required = REQUIRED.get(purpose, ())[:1]
     rows = [(f"{{{name}}}", CATALOGUE[name], name in required) for name in CATALOGUE if name in ALLOWED[purpose]]
     return rows + [(f"{{{name}}}", text, False) for name, text in META_HELP.items()]
 

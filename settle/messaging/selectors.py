@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from babel import Locale, UnknownLocaleError
 from django.conf import settings
 from django.db.models import Case, Prefetch, QuerySet, Value, When
 
@@ -16,6 +17,15 @@ from .starters import starter_default
 
 def language_codes() -> list[str]:
     return [code for code, _ in settings.LANGUAGES]
+
+
+def reader_locale(merchant: Merchant, language: str) -> str:
+    """`language` as written in the merchant's country (fr + en_CA → fr_CA), for amounts and dates."""
+    try:
+        territory = Locale.parse(merchant.locale.replace("-", "_")).territory
+        return str(Locale(language, territory)) if territory else language
+    except (ValueError, UnknownLocaleError):
+        return language
 
 
 def merchant_language(merchant: Merchant) -> str:

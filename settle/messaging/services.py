@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import phonenumbers
-from babel import Locale, UnknownLocaleError
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
@@ -43,7 +42,7 @@ from .models import (
     Purpose,
 )
 from .placeholders import LINK_OF, REQUIRED, canonical, placeholders_check, placeholders_in, render, value_text
-from .selectors import language_codes, merchant_language, template_text_for
+from .selectors import language_codes, merchant_language, reader_locale, template_text_for
 from .starters import STARTERS
 
 logger = logging.getLogger(__name__)
@@ -254,9 +253,9 @@ def message_queue(
         body = wording.body if body is None else body
     placeholders_check(purpose=purpose, subject=subject, body=body)
     values = _values(merchant=merchant, customer=customer, contact=contact, context=context or {}, language=language)
-    for name in REQUIRED.get(purpose, ()):
-        if not values.get(name):
-            raise InvalidInput(f"There is no link for {{{name}}}.", field="body")
+    required = REQUIRED.get(purpose, ())
+    if required and not any(values.get(name) for name in required):
+        raise InvalidInput(f"There is no link for {{{required[0]}}}.", field="body")
     link = _link(values.get(LINK_OF.get(purpose, ""), ""))
     recipient = _recipient(merchant=merchant, channel=channel, to=to, customer=customer, contact=contact)
     rendered_subject = " ".join(render(subject, values).split())
@@ -446,15 +445,6 @@ def _template(*, merchant: Merchant, template_id: int, purpose: str | None) -> M
     return template
 
 
-def _reader_locale(merchant: Merchant, language: str) -> str:
-    """`language` as written in the merchant's country (fr + en_CA → fr_CA), for amounts and dates."""
-    try:
-        territory = Locale.parse(merchant.locale.replace("-", "_")).territory
-        return str(Locale(language, territory)) if territory else language
-    except (ValueError, UnknownLocaleError):
-        return language
-
-
 def _values(
     *,
     merchant: Merchant,
@@ -472,7 +462,7 @@ def _values(
         values["customer.name"] = values["contact.name"] = customer.display_name
     if contact is not None:
         values["contact.name"] = contact.name
-    locale = _reader_locale(merchant, language)
+    locale = reader_locale(merchant, language)
     for key, value in context.items():
         name = canonical(key)
         if name is None:

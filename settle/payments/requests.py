@@ -28,8 +28,8 @@ from settle.invoicing.models import COLLECTIBLE_STATUSES, Invoice, InvoiceStatus
 from settle.invoicing.services import quick_payment_request_create
 from settle.messaging.channels.base import Attachment
 from settle.messaging.models import Message, MessageChannel, MessageStatus, Purpose
-from settle.messaging.placeholders import placeholders_in
-from settle.messaging.selectors import merchant_language, template_text_for
+from settle.messaging.placeholders import COMMON, placeholders_in
+from settle.messaging.selectors import merchant_language, reader_locale, template_text_for
 from settle.messaging.services import message_queue
 from settle.tenants.models import Merchant
 
@@ -43,10 +43,6 @@ _REFUSALS = {
     InvoiceStatus.VOID: "Invoice {number} is void and cannot be paid.",
     InvoiceStatus.UNCOLLECTIBLE: "Invoice {number} is written off as uncollectible and cannot be paid.",
 }
-# What a plain message can fill in: who it is to and who it is from (`message_queue` knows these
-# itself). Anything else would reach the customer as a blank.
-PLAIN_PLACEHOLDERS = frozenset({"customer.name", "contact.name", "company.name", "company.phone", "company.email"})
-STATEMENT_LINKS = frozenset({"statement.link", "payment.link"})
 
 
 @dataclass(frozen=True)
@@ -379,10 +375,6 @@ def statement_request_send(
         wording = template_text_for(merchant=merchant, purpose=Purpose.STATEMENT, language=language)
         subject = wording.subject if sending.subject is None else sending.subject
         body = wording.body if sending.body is None else sending.body
-        if not STATEMENT_LINKS.intersection(placeholders_in(body)):
-            raise InvalidInput(
-                "Keep the {statement.link} placeholder: it is where the customer’s link goes.", field="body"
-            )
         language = wording.language if sending.body is None else language
         if sending.channel == MessageChannel.EMAIL:
             body = f"{body.rstrip()}\n\n{_statement_lines(merchant, invoices, language)}"
@@ -429,7 +421,7 @@ def _owed(invoices: Sequence[Invoice]) -> Money:
 def _statement_lines(merchant: Merchant, invoices: Sequence[Invoice], language: str) -> str:
     """One line per invoice (number, due date, what it still owes) and the total, in the message's
     language, in words the customer needs no translation for."""
-    locale = merchant.locale if language == merchant_language(merchant) else language
+    locale = reader_locale(merchant, language)
     rows = [
         f"{invoice.number} · {format_date(invoice.due_date, format='medium', locale=locale)} · "
         f"{invoice.balance.format(locale)}"
@@ -454,7 +446,8 @@ def customer_message_send(
 ) -> Message:
     """Send the customer a message with no link (a saved reply, a note), by e-mail or text
     message, logged like every other. Only the placeholders of who it is to and from can be used
-    (`PLAIN_PLACEHOLDERS`): a link or an amount needs a payment request or invoices.
+    (`placeholders.COMMON`, which `message_queue` fills itself; any other would reach the customer
+    as a blank): a link or an amount needs a payment request or invoices.
 
     Raises InvalidInput for the channel, the recipient or the wording, NotFound for another
     merchant's customer or contact; nothing is written then. A repeated `idempotency_key` returns
@@ -476,7 +469,7 @@ def customer_message_send(
         if channel not in (MessageChannel.EMAIL, MessageChannel.SMS):
             raise InvalidInput("A message without a link goes by e-mail or text message.", field="channel")
         for field, text in (("subject", subject or ""), ("body", body)):
-            unfilled = [f"{{{name}}}" for name in placeholders_in(text) if name not in PLAIN_PLACEHOLDERS]
+            unfilled = [f"{{{name}}}" for name in placeholders_in(text) if name not in COMMON]
             if unfilled:
                 raise InvalidInput(
                     f"A message without a link cannot fill {', '.join(unfilled)}: remove it, or send a payment "

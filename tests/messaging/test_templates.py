@@ -74,6 +74,14 @@ def test_a_payment_request_must_keep_its_payment_link(merchant: Merchant) -> Non
     assert "Keep the {payment.link} placeholder" in in_subject_only.value.message
 
 
+def test_a_statement_must_keep_a_link_to_pay_it(merchant: Merchant) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        save(merchant, "Hi {customer.name}, you owe {statement.balance}.", purpose=Purpose.STATEMENT, subject="")
+    assert "Keep the {statement.link} placeholder" in refused.value.message
+    assert not MessageTemplate.objects.exists()
+    save(merchant, "Pay {statement.balance} here: {payment.link}", purpose=Purpose.STATEMENT, subject="")  # or this
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -30,7 +30,7 @@ from settle.payments.requests import (
     statement_request_send,
 )
 from settle.tenants.models import Merchant
-from tests.conftest import make_customer, make_invoice, make_payment, writes_nothing
+from tests.conftest import make_customer, make_invoice, make_merchant, make_payment, writes_nothing
 
 LINK = re.compile(re.escape(settings.SETTLE_BASE_URL) + r"/l/[A-Za-z0-9_-]{43}/")
 
@@ -207,6 +207,26 @@ def test_a_statement_by_email_lists_the_invoices_attaches_them_and_links_to_pay_
     assert Activity.objects.get(verb="statement.sent").summary == (
         f"Statement of {first.number}, {second.number} sent by e-mail to ann@example.com"
     )
+
+
+def test_a_french_statement_of_a_canadian_shop_writes_every_amount_alike(
+    db: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    shop = make_merchant(name="Garage Tremblay", currency="CAD", locale="en_CA", time_zone="America/Toronto")
+    customer = make_customer(shop, "Marie Roy", emails=["marie@example.com"])
+    invoice = make_invoice(shop, customer, 1_235_50)
+    with merchant_scope(shop), django_capture_on_commit_callbacks(execute=True):
+        statement_request_send(
+            merchant=shop,
+            customer_id=customer.pk,
+            invoice_ids=[invoice.pk],
+            channel="email",
+            language="fr",
+            body="Solde : {statement.balance}. {statement.link}",
+        )
+
+    body = str(mail.outbox[0].body)
+    assert "Solde : 1\xa0235,50\xa0$" in body and body.endswith("= 1\xa0235,50\xa0$")  # fr_CA: no "$CA"
 
 
 def test_a_statement_by_text_carries_the_link_without_the_list(
