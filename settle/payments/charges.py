@@ -38,7 +38,7 @@ from settle.tenants.models import Merchant
 
 from . import tasks
 from .confirmations import late_charge_notify, online_payment_announce
-from .models import ChargeAttempt, ChargeState, Payment, PaymentMethod, PaymentStatus, Refund, RefundStatus
+from .models import ChargeAttempt, ChargeState, Payment, PaymentMethod, PaymentStatus
 from .payment_settings import payment_settings_get
 from .services import (
     SWEEP_BATCH,
@@ -461,7 +461,7 @@ def payment_void(*, merchant: Merchant, payment_id: int, actor: Any = None, now:
         raise NotAllowed(f"Payment {payment.number} was not taken through the payment gateway: refund it instead.")
     if payment.status == PaymentStatus.RETURNED:
         raise NotAllowed(f"Payment {payment.number} was returned by the bank; there is nothing left to void.")
-    if payment.refunded_minor or Refund.objects.filter(payment=payment, status=RefundStatus.PENDING).exists():
+    if payment.refunded_minor or payment.refund_pending:
         raise NotAllowed(f"Payment {payment.number} is already refunded in part: refund the rest instead.")
     gateway = gateway_get(payment.gateway)
     result = gateway.void(charge_reference=payment.gateway_reference)

@@ -101,17 +101,21 @@ class Payment(TenantModel):
     refunded = MoneyAttribute("refunded_minor")
 
     @property
+    def refund_pending(self) -> Money:
+        """Refunds waiting for the gateway's answer (prefetch `refunds` to read it without a query)."""
+        return Money(sum(r.amount_minor for r in self.refunds.all() if r.status == RefundStatus.PENDING), self.currency)
+
+    @property
     def refundable(self) -> Money:
         """What is left to refund: refunds waiting for the gateway's answer already count against it."""
-        pending = sum(r.amount_minor for r in self.refunds.all() if r.status == RefundStatus.PENDING)
-        return Money(self.amount_minor - self.refunded_minor - pending, self.currency)
+        return Money(self.amount_minor - self.refunded_minor - self.refund_pending.minor, self.currency)
 
     @property
     def voidable(self) -> bool:
         """Whether a void may be asked for: a gateway payment, neither void nor returned, nothing
-        refunded. Whether its funds have settled only the gateway knows."""
+        refunded or waiting to be. Whether its funds have settled only the gateway knows."""
         live = self.status in (PaymentStatus.SUCCEEDED, PaymentStatus.PENDING)
-        return bool(self.gateway) and live and not self.refunded_minor
+        return bool(self.gateway) and live and not self.refunded_minor and not self.refund_pending
 
     @property
     def refund_label(self) -> str:
@@ -423,6 +427,12 @@ class SavedMethod(TenantModel):
     is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField()
     removed_at = models.DateTimeField(null=True, blank=True)
+
+    @property
+    def label(self) -> str:
+        """How people recognise it, brand and last four digits only: "Visa •••• 4242 — Mary's Visa"."""
+        shown = f"{self.brand} •••• {self.last4}"
+        return f"{shown} — {self.friendly_name}" if self.friendly_name else shown
 
     class Meta:
         ordering = ["-is_default", "-created_at", "-id"]

@@ -22,10 +22,6 @@ from .payment_settings import payment_settings_get
 SAVABLE_KINDS = (MethodKind.CARD, MethodKind.ACH)
 
 
-def _label(method: SavedMethod) -> str:
-    return method.friendly_name or f"{method.brand} ending {method.last4}"
-
-
 def _saved_get(*, merchant: Merchant, saved_method_id: int) -> SavedMethod:
     """The merchant's method that is not removed, locked behind its customer's lock."""
     try:
@@ -129,7 +125,7 @@ def saved_method_add(
         merchant=merchant,
         customer_id=customer_id,
         verb="payment_method.saved",
-        summary=f"Payment method saved: {_label(method)}",
+        summary=f"Payment method saved: {method.label}",
         obj=method,
         now=now,
     )
@@ -178,7 +174,7 @@ def saved_method_replace(
         merchant=merchant,
         customer_id=old.customer_id,
         verb="payment_method.replaced",
-        summary=f"Payment method {_label(old)} replaced by {_label(method)}",
+        summary=f"Payment method {old.label} replaced by {method.label}",
         obj=method,
         now=now,
     )
@@ -207,7 +203,7 @@ def saved_method_remove(*, merchant: Merchant, saved_method_id: int, now: dt.dat
         merchant=merchant,
         customer_id=method.customer_id,
         verb="payment_method.removed",
-        summary=f"Payment method removed: {_label(method)}",
+        summary=f"Payment method removed: {method.label}",
         obj=method,
         now=now,
     )
@@ -230,7 +226,7 @@ def saved_method_set_default(*, merchant: Merchant, saved_method_id: int, now: d
         merchant=merchant,
         customer_id=method.customer_id,
         verb="payment_method.default",
-        summary=f"Default payment method: {_label(method)}",
+        summary=f"Default payment method: {method.label}",
         obj=method,
         now=now,
     )

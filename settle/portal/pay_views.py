@@ -255,11 +255,6 @@ def _saved_offered(paying: Paying, payment_settings: PaymentSettings, amount: Mo
     )
 
 
-def _saved_label(method: SavedMethod) -> str:
-    shown = f"{method.brand} •••• {method.last4}"
-    return f"{shown} — {method.friendly_name}" if method.friendly_name else shown
-
-
 def _ways(paying: Paying, payment_settings: PaymentSettings, amount: Money) -> _Ways:
     """What the page offers for `amount`: the customer's saved methods, card and bank account
     through the gateway's fields (with the box to save them, except on a public link), each wallet,
@@ -268,7 +263,7 @@ def _ways(paying: Paying, payment_settings: PaymentSettings, amount: Money) -> _
     hosted = [kind for kind in HOSTED_KINDS if kind in offered]
     partial = payment_settings.partial_payments_allowed
     with merchant_scope(paying.merchant):
-        saved = [(method.pk, _saved_label(method)) for method in _saved_offered(paying, payment_settings, amount)]
+        saved = [(method.pk, method.label) for method in _saved_offered(paying, payment_settings, amount)]
     return _Ways(
         checkout_key=secrets.token_urlsafe(CHECKOUT_KEY_BYTES),
         saved=saved,

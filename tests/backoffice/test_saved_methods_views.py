@@ -173,7 +173,7 @@ def test_make_default_moves_the_default_and_writes_the_timeline(
     assert (activity.customer_id, activity.object_id) == (customer.pk, second.pk)
     html = owner.get(response["Location"]).content.decode()
     assert "Visa •••• 0341 is now the default payment method." in text(html)
-    assert "Default payment method: Visa ending 0341" in text(section(html, "timeline"))
+    assert "Default payment method: Visa •••• 0341" in text(section(html, "timeline"))
 
 
 def test_remove_takes_the_method_off_the_list_and_the_newest_becomes_the_default(
@@ -190,7 +190,7 @@ def test_remove_takes_the_method_off_the_list_and_the_newest_becomes_the_default
     html = owner.get(response["Location"]).content.decode()
     assert "Office card removed." in text(html)
     assert "Office card" not in text(section(html, "payment-methods"))
-    assert "Payment method removed: Office card" in text(section(html, "timeline"))
+    assert "Payment method removed: Visa •••• 4242 — Office card" in text(section(html, "timeline"))
 
     again = owner.post(remove_url(customer, first), follow=True)
 

@@ -321,7 +321,9 @@ def test_completing_a_replacing_request_puts_the_new_method_in_the_old_ones_plac
     assert link.used_at is not None
     assert list(SavedMethod.objects.filter(removed_at__isnull=True).order_by("pk")) == [other, new]
     activity = Activity.objects.get(customer=customer, verb="payment_method.replaced")
-    assert activity.summary == "Payment method Mary's business Visa replaced by New Visa"
+    assert (
+        activity.summary == "Payment method Visa •••• 4242 — Mary's business Visa replaced by Visa •••• 4242 — New Visa"
+    )
     assert not Activity.objects.filter(customer=customer, verb="payment_method.saved", object_id=new.pk).exists()
 
 
@@ -349,7 +351,7 @@ def test_a_method_removed_meanwhile_is_added_instead(merchant: Merchant, custome
     assert new.removed_at is None and new.is_default
     assert SavedMethod.objects.filter(removed_at__isnull=True).get() == new
     assert Activity.objects.get(customer=customer, verb="payment_method.saved", object_id=new.pk).summary == (
-        "Payment method saved: New Visa"
+        "Payment method saved: Visa •••• 4242 — New Visa"
     )
     assert not Activity.objects.filter(customer=customer, verb="payment_method.replaced").exists()
     link.refresh_from_db()

@@ -124,7 +124,7 @@ def test_a_card_is_saved_with_its_consent_and_the_link_is_spent(
     assert SecureLink.objects.get().used_at is not None
     assert not Payment.objects.exists() and not ChargeAttempt.objects.exists() and not Charge.objects.exists()
     activity = Activity.objects.get(customer=customer, verb="payment_method.saved")
-    assert activity.summary == "Payment method saved: Mary's business Visa"
+    assert activity.summary == "Payment method saved: Visa •••• 4242 — Mary's business Visa"
 
     page = client.get(SAVED_URL)
     words = text(page.content.decode())
@@ -369,7 +369,7 @@ def test_saving_through_a_replacing_link_puts_the_new_card_in_the_old_ones_place
     new = SavedMethod.objects.get(removed_at__isnull=True)
     assert old.removed_at is not None and new.is_default and new.last4 == "4242"
     assert Activity.objects.get(customer=customer, verb="payment_method.replaced").summary == (
-        "Payment method Old Visa replaced by Mary's business Visa"
+        "Payment method Visa •••• 0341 — Old Visa replaced by Visa •••• 4242 — Mary's business Visa"
     )
     assert "Visa •••• 4242" in text(client.get(SAVED_URL).content.decode())
 

@@ -90,7 +90,7 @@ def _payment_page(request: HttpRequest, payment_id: int, *, error: SettleError |
     payment = selected_or_404(payment_selectors.payment_detail, merchant=merchant, payment_id=payment_id)
     context = {
         "payment": payment,
-        "refund_pending": any(refund.status == RefundStatus.PENDING for refund in payment.refunds.all()),
+        "refund_pending": bool(payment.refund_pending),
         "money_moves": payment_selectors.payment_money_moves(merchant=merchant, payment_id=payment.pk),
         "error": error,
     }
@@ -157,11 +157,10 @@ def refund_new(request: HttpRequest, pk: int) -> HttpResponse:
             if invoice_id is not None:
                 return redirect("backoffice:invoice_detail", pk=invoice_id)
             return redirect("backoffice:payment_detail", pk=payment.pk)
-    pending = sum(refund.amount_minor for refund in payment.refunds.all() if refund.status == RefundStatus.PENDING)
     context = {
         "form": form,
         "payment": payment,
-        "refund_pending": Money(pending, payment.currency) if pending else None,
+        "refund_pending": payment.refund_pending or None,
         "invoice_id": invoice_id,
         "application": application,
         "refundable": refundable,

@@ -18,10 +18,6 @@ from settle.payments.models import SavedMethod
 from .common import current, get_scoped_or_404, money_role_required
 
 
-def _label(method: SavedMethod) -> str:
-    return method.friendly_name or f"{method.brand} •••• {method.last4}"
-
-
 def _back(customer: Customer) -> HttpResponseRedirect:
     return redirect(reverse("backoffice:customer_detail", args=[customer.pk]) + "#payment-methods")
 
@@ -43,7 +39,7 @@ def saved_method_default(request: HttpRequest, pk: int, method_pk: int) -> HttpR
     except SettleError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, f"{_label(method)} is now the default payment method.")
+        messages.success(request, f"{method.label} is now the default payment method.")
     return _back(customer)
 
 
@@ -55,12 +51,12 @@ def saved_method_remove(request: HttpRequest, pk: int, method_pk: int) -> HttpRe
     merchant, _ = current(request)
     customer, method = _method(request, pk, method_pk)
     if method.removed_at is not None:
-        messages.info(request, f"{_label(method)} was already removed.")
+        messages.info(request, f"{method.label} was already removed.")
         return _back(customer)
     try:
         vault.saved_method_remove(merchant=merchant, saved_method_id=method.pk, now=clock.now())
     except SettleError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, f"{_label(method)} removed. It can no longer be charged.")
+        messages.success(request, f"{method.label} removed. It can no longer be charged.")
     return _back(customer)
