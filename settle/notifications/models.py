@@ -16,7 +16,7 @@ class NotificationKind(models.TextChoices):
     PAYMENT_RECEIVED = "payment_received", "Payment received"
     PAYMENT_RETURNED = "payment_returned", "Payment returned"
     PAID_ELSEWHERE = "paid_elsewhere", "Paid elsewhere, to confirm"
-    REFUND_AFTER_REVERSAL = "refund_reversed", "Refund made after the payment was reversed"
+    PAID_BACK_TWICE = "refund_reversed", "Money paid back twice (a refund and a return)"
     LATE_CHARGE = "late_charge", "Charge taken after it was recorded as failed"
 
 

@@ -32,7 +32,7 @@ from settle.notifications.services import merchant_notify
 from settle.tenants.models import Merchant
 
 from .links import secure_link_create, secure_link_url
-from .models import Application, LinkPurpose, Payment, PaymentStatus, Refund
+from .models import Application, LinkPurpose, Payment, PaymentStatus
 from .payment_settings import payment_settings_get
 from .social import LABELS, SocialApp, configured_apps
 
@@ -91,20 +91,24 @@ def online_payment_announce(*, merchant: Merchant, payment: Payment, language: s
         )
 
 
-def refund_after_reversal_notify(*, merchant: Merchant, refund: Refund, payment: Payment, now: dt.datetime) -> None:
-    """The gateway confirmed a refund of a payment that was returned by the bank or voided while
-    the refund waited for its answer: the customer got money back twice over, which no entry can
-    settle by itself. A To-Do for the merchant to sort it out with the customer."""
+def paid_back_twice_notify(
+    *, merchant: Merchant, payment: Payment, refunded: Money, key: str, now: dt.datetime
+) -> None:
+    """`refunded` of a payment went back to the customer as a refund, and the payment was also
+    returned by the bank or voided (in either order): the customer got that money back twice,
+    which no entry can settle by itself. A To-Do for the merchant to sort it out with them; `key`
+    names the event, so telling it again changes nothing."""
     customer = Customer.objects.get(merchant=merchant, pk=payment.customer_id)
-    amount = Money(refund.amount_minor, payment.currency).format(merchant.locale)
+    amount = refunded.format(merchant.locale)
     merchant_notify(
         merchant=merchant,
-        kind=NotificationKind.REFUND_AFTER_REVERSAL,
-        title=f"Refund of {amount} to {customer.display_name} went through after {payment.number} was "
+        kind=NotificationKind.PAID_BACK_TWICE,
+        title=f"{customer.display_name} got {amount} of {payment.number} back twice: refunded, and "
         f"{payment.get_status_display().lower()}",
-        body=f"The payment processor refunded {amount} of {payment.number}, which no longer counts as paid. "
-        "The customer has had that money back twice: contact them to collect it.",
-        key=f"refund_after_reversal:{refund.pk}",
+        body=f"{amount} of {payment.number} was refunded, and the whole payment was also "
+        f"{payment.get_status_display().lower()}, so it no longer counts as paid. The customer has had that "
+        "money back twice: contact them to collect it.",
+        key=key,
         customer_id=customer.pk,
         payment_id=payment.pk,
         needs_action=True,

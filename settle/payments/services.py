@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Sum
 
 from settle.core import clock
 from settle.core.errors import InvalidInput, NotAllowed, NotFound
@@ -29,7 +30,7 @@ from settle.invoicing.models import COLLECTIBLE_STATUSES, Account, CreditMemo, E
 from settle.invoicing.services import credit_memos_totals_apply, invoice_totals_apply, invoices_lock
 from settle.tenants.models import Merchant
 
-from .confirmations import payment_returned_notify, refund_after_reversal_notify
+from .confirmations import paid_back_twice_notify, payment_returned_notify
 from .models import GATEWAY_METHODS, Application, Payment, PaymentMethod, PaymentStatus, Refund, RefundStatus
 
 # How long to wait before asking a gateway again about something it has not settled (a charge, a
@@ -457,6 +458,18 @@ def payment_return(*, merchant: Merchant, payment_id: int, code: str, reason: st
     )
     if payment.status == PaymentStatus.RETURNED:  # not a void that came first
         payment_returned_notify(merchant=merchant, payment=payment, reason=described, now=now)
+        # The bank returns the whole debit, whatever was refunded of it before.
+        refunded = Refund.objects.filter(merchant=merchant, payment=payment, status=RefundStatus.SUCCEEDED).aggregate(
+            total=Sum("amount_minor")
+        )["total"]
+        if refunded:
+            paid_back_twice_notify(
+                merchant=merchant,
+                payment=payment,
+                refunded=Money(refunded, payment.currency),
+                key=f"refund_before_return:{payment.pk}",
+                now=now,
+            )
     return payment
 
 
@@ -939,7 +952,13 @@ def _refund_move(
                 refund.gateway_reference = result.reference[:100]
                 refund.next_check_at = None
                 refund.save()
-                refund_after_reversal_notify(merchant=merchant, refund=refund, payment=payment, now=now)
+                paid_back_twice_notify(
+                    merchant=merchant,
+                    payment=payment,
+                    refunded=Money(refund.amount_minor, payment.currency),
+                    key=f"refund_after_reversal:{refund.pk}",
+                    now=now,
+                )
                 return refund
             plan = _refund_plan_now(merchant=merchant, payment=payment, refund=refund)
             _refund_post(merchant=merchant, refund=refund, payment=payment, plan=plan, actor=actor, now=now)

@@ -303,8 +303,27 @@ def test_a_refund_confirmed_after_the_payment_was_returned_is_left_to_a_person(
     stuck = Refund.objects.get()
     assert (stuck.status, stuck.next_check_at) == (RefundStatus.PENDING, None)  # no more checks
     assert stuck.gateway_reference and refunds_issued() == 0
-    [todo] = Notification.objects.filter(kind=NotificationKind.REFUND_AFTER_REVERSAL)
+    [todo] = Notification.objects.filter(kind=NotificationKind.PAID_BACK_TWICE)
     assert todo.needs_action and todo.payment_id == paid.pk and "$30.00" in todo.title
     sweep(monkeypatch, made.next_check_at + dt.timedelta(days=1))
-    assert Notification.objects.filter(kind=NotificationKind.REFUND_AFTER_REVERSAL).count() == 1
+    assert Notification.objects.filter(kind=NotificationKind.PAID_BACK_TWICE).count() == 1
     assert ledger_verify().ok
+
+
+def test_a_refund_before_the_bank_returns_the_payment_is_flagged_once(merchant: Merchant, paid: Payment) -> None:
+    """The bank takes the whole debit back, refunds or not: what was refunded before went back twice."""
+    refund(merchant, paid, 3_000, "r-1")
+
+    payment_return(merchant=merchant, payment_id=paid.pk, code="R10", reason="Unauthorized", now=clock.now())
+    payment_return(merchant=merchant, payment_id=paid.pk, code="R10", reason="Unauthorized", now=clock.now())
+
+    [todo] = Notification.objects.filter(kind=NotificationKind.PAID_BACK_TWICE)
+    assert todo.needs_action and todo.payment_id == paid.pk
+    assert todo.title.endswith("got $30.00 of " + paid.number + " back twice: refunded, and returned")
+    assert ledger_verify().ok
+
+
+def test_a_return_with_nothing_refunded_is_no_double_payback(merchant: Merchant, paid: Payment) -> None:
+    payment_return(merchant=merchant, payment_id=paid.pk, code="R01", reason="Insufficient funds", now=clock.now())
+
+    assert not Notification.objects.filter(kind=NotificationKind.PAID_BACK_TWICE).exists()
