@@ -13,10 +13,32 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import close_old_connections
+from django.db import close_old_connections, models, transaction
 from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
+
+# How many rows one sweep hands out; the rest wait for the next one.
+SWEEP_BATCH = 200
+
+
+def rows_due_leased(
+    rows: models.QuerySet[Any],
+    *,
+    due_field: str,
+    now: Any,
+    columns: tuple[str, ...],
+    lease: Mapping[str, Any],
+) -> list[tuple[Any, ...]]:
+    """A sweep's share of work: (id, *columns) of the rows whose `due_field` has come at `now`,
+    oldest first, at most SWEEP_BATCH, each updated with `lease` (a later `due_field`, say) in the
+    same transaction, so the next sweep does not hand them out again while their work runs."""
+    with transaction.atomic():
+        due = list(
+            rows.filter(**{f"{due_field}__lte": now}).order_by(due_field).values_list("pk", *columns)[:SWEEP_BATCH]
+        )
+        rows.model._base_manager.filter(pk__in=[row[0] for row in due]).update(**lease)
+    return due
 
 
 class PeriodicEnqueuer:

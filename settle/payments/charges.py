@@ -29,6 +29,7 @@ from settle.core import clock
 from settle.core.errors import InvalidInput, NotAllowed, NotFound, SettleError
 from settle.core.idempotency import idempotent_create, idempotent_replay, request_fingerprint
 from settle.core.money import Money
+from settle.core.periodic import rows_due_leased
 from settle.core.tasks import enqueue_on_commit
 from settle.core.tenancy import all_merchants
 from settle.customers.services import customer_lock
@@ -41,7 +42,6 @@ from .confirmations import late_charge_notify, online_payment_announce
 from .models import ChargeAttempt, ChargeState, Payment, PaymentMethod, PaymentStatus
 from .payment_settings import payment_settings_get
 from .services import (
-    SWEEP_BATCH,
     GatewayCharge,
     gateway_idempotency_key,
     gateway_next_check,
@@ -279,17 +279,19 @@ def _charge(attempt: ChargeAttempt) -> ChargeResult:
 
 
 def charge_attempt_reconcile(
-    *, merchant: Merchant, attempt_id: int, now: dt.datetime, charge_again: bool = False
+    *, merchant: Merchant, attempt_id: int, now: dt.datetime, charge_again: bool = False, failed_too: bool = False
 ) -> ChargeAttempt:
     """Ask the gateway what became of an attempt that is not settled (unknown, pending, awaiting
     the customer's confirmation, or never answered) and record it like a reply; with
     `charge_again`, an unknown one is asked by charging again under its key, like one never
-    answered. A settled attempt is returned as it is. Raises NotFound."""
+    answered; with `failed_too`, a failed one is asked as well (news said it went through), unless
+    Settle cancelled it itself. Any other attempt is returned as it is. Raises NotFound."""
     try:
         attempt = ChargeAttempt.objects.select_related("merchant").get(merchant=merchant, pk=attempt_id)
     except (ChargeAttempt.DoesNotExist, ValueError, TypeError):
         raise NotFound("No such charge.") from None
-    if attempt.state not in RECONCILED_STATES:
+    revisited = failed_too and attempt.state == ChargeState.FAILED and attempt.decline_code != DECLINE_VOIDED
+    if attempt.state not in RECONCILED_STATES and not revisited:
         return attempt
     if attempt.state == ChargeState.CREATED or (charge_again and attempt.state == ChargeState.UNKNOWN):
         # No answer was ever recorded (the starting process died, or the reply was lost): charging
@@ -304,22 +306,26 @@ def charge_attempt_news(
     *, gateway: str, gateway_key: str, result: ChargeResult, now: dt.datetime
 ) -> ChargeAttempt | None:
     """Record what a gateway's webhook says about the charge made with `gateway_key`, like a
-    reply. None when no attempt of that gateway has that key (not one of ours)."""
+    reply. News of a failed attempt is only a nudge: an event is a snapshot that may be older than
+    the failure (a charge confirmed, then cancelled by Settle), so the gateway is asked again, after
+    commit and outside any transaction (`charge_attempt_reconcile` with `failed_too`). None when no
+    attempt of that gateway has that key (not one of ours)."""
     with all_merchants():
         attempt = (
             ChargeAttempt.objects.select_related("merchant").filter(gateway=gateway, gateway_key=gateway_key).first()
         )
         if attempt is None:
             return None
-        checked = False
         if attempt.state == ChargeState.FAILED:
-            # An event is a snapshot that may be older than the failure (a charge confirmed, then
-            # cancelled by Settle): only the gateway's answer now can bring a failed charge back.
-            if attempt.decline_code == DECLINE_VOIDED:
-                return attempt
-            result = gateway_get(attempt.gateway).fetch_charge(idempotency_key=attempt.gateway_key)
-            checked = True
-        return _attempt_move(merchant=attempt.merchant, attempt_id=attempt.pk, result=result, now=now, checked=checked)
+            if attempt.decline_code != DECLINE_VOIDED and result.outcome in (Outcome.SUCCESS, Outcome.PENDING):
+                enqueue_on_commit(
+                    tasks.charge_attempt_reconcile_task,
+                    merchant_id=attempt.merchant_id,
+                    attempt_id=attempt.pk,
+                    failed_too=True,
+                )
+            return attempt
+        return _attempt_move(merchant=attempt.merchant, attempt_id=attempt.pk, result=result, now=now)
 
 
 def _target(attempt: ChargeAttempt, result: ChargeResult) -> str:
@@ -419,12 +425,9 @@ def charge_attempts_reconcile_due(*, now: dt.datetime) -> int:
     how many. Each is leased for the first backoff step so the next sweep does not enqueue it
     again while its check runs. Run it every minute or so."""
     with all_merchants():
-        due = list(
-            ChargeAttempt.objects.filter(state__in=RECONCILED_STATES, next_check_at__lte=now)
-            .order_by("next_check_at")
-            .values_list("pk", "merchant_id")[:SWEEP_BATCH]
-        )
-        ChargeAttempt.objects.filter(pk__in=[pk for pk, _ in due]).update(next_check_at=gateway_next_check(0, now))
+        unsettled = ChargeAttempt.objects.filter(state__in=RECONCILED_STATES)
+        lease = {"next_check_at": gateway_next_check(0, now)}
+        due = rows_due_leased(unsettled, due_field="next_check_at", now=now, columns=("merchant_id",), lease=lease)
     for attempt_id, merchant_id in due:
         enqueue_on_commit(tasks.charge_attempt_reconcile_task, merchant_id=merchant_id, attempt_id=attempt_id)
     return len(due)

@@ -21,7 +21,9 @@ from settle.core import clock
 from settle.core.errors import InvalidInput, NotAllowed, NotFound
 from settle.core.idempotency import idempotent_create, idempotent_replay, request_fingerprint
 from settle.core.money import Money, currency_exponent, require_positive
-from settle.core.tenancy import all_merchants, merchant_scope
+from settle.core.periodic import rows_due_leased
+from settle.core.tasks import enqueue_on_commit
+from settle.core.tenancy import all_merchants
 from settle.customers.services import activity_record, customer_lock
 from settle.gateways.base import Outcome, RefundRequest, RefundResult
 from settle.gateways.registry import gateway_get
@@ -36,7 +38,6 @@ from .models import GATEWAY_METHODS, Application, Payment, PaymentMethod, Paymen
 # How long to wait before asking a gateway again about something it has not settled (a charge, a
 # refund): 2 minutes, 10 minutes, an hour, then every 6 hours.
 CHECK_BACKOFF = (dt.timedelta(minutes=2), dt.timedelta(minutes=10), dt.timedelta(hours=1), dt.timedelta(hours=6))
-SWEEP_BATCH = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -1007,10 +1008,11 @@ def refund_reconcile(*, merchant: Merchant, refund_id: int, now: dt.datetime) ->
     return _refund_move(merchant=merchant, refund_id=refund.pk, result=result, now=now, checked=True)
 
 
-def refund_news(*, gateway_key: str, now: dt.datetime) -> Refund | None:
+def refund_news(*, gateway_key: str) -> Refund | None:
     """A gateway's webhook says something became of the refund it knows by `gateway_key`: if that
-    refund is still pending here, check it now (`refund_reconcile` asks the gateway, so the event
-    is a nudge, never taken on trust). None when the key is not one of a pending refund's."""
+    refund is still pending here, it is checked at once, after commit and outside any transaction
+    (`refund_reconcile` asks the gateway, so the event is a nudge, never taken on trust). None when
+    the key is not one of a pending refund's."""
     ours = _merchant_key(gateway_key)
     if ours is None:
         return None
@@ -1022,19 +1024,18 @@ def refund_news(*, gateway_key: str, now: dt.datetime) -> Refund | None:
         )
     if refund is None:
         return None
-    with merchant_scope(refund.merchant):
-        return refund_reconcile(merchant=refund.merchant, refund_id=refund.pk, now=now)
+    from . import tasks  # the tasks module imports this one
+
+    enqueue_on_commit(tasks.refund_reconcile_task, merchant_id=refund.merchant_id, refund_id=refund.pk)
+    return refund
 
 
 def refunds_due(*, now: dt.datetime) -> list[tuple[int, int]]:
-    """(merchant id, refund id) of every merchant's pending refund whose next check has come, each
+    """(refund id, merchant id) of every merchant's pending refund whose next check has come, each
     leased for the first backoff step so the next sweep does not hand it out again while its
     check runs."""
-    with all_merchants(), transaction.atomic():
-        due = list(
-            Refund.objects.filter(status=RefundStatus.PENDING, next_check_at__lte=now)
-            .order_by("next_check_at")
-            .values_list("merchant_id", "pk")[:SWEEP_BATCH]
-        )
-        Refund.objects.filter(pk__in=[pk for _, pk in due]).update(next_check_at=gateway_next_check(0, now))
-    return due
+    with all_merchants():
+        pending = Refund.objects.filter(status=RefundStatus.PENDING)
+        lease = {"next_check_at": gateway_next_check(0, now)}
+        due = rows_due_leased(pending, due_field="next_check_at", now=now, columns=("merchant_id",), lease=lease)
+    return [(refund_id, merchant_id) for refund_id, merchant_id in due]

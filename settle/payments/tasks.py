@@ -22,11 +22,14 @@ def _as_merchant(merchant_id: int, work: Callable[[Merchant], object]) -> None:
 
 
 @task()
-def charge_attempt_reconcile_task(*, merchant_id: int, attempt_id: int) -> None:
-    """Ask the gateway about one attempt; a settled one is left as it is."""
+def charge_attempt_reconcile_task(*, merchant_id: int, attempt_id: int, failed_too: bool = False) -> None:
+    """Ask the gateway about one attempt (a failed one too, with `failed_too`); a settled one is left
+    as it is."""
     _as_merchant(
         merchant_id,
-        lambda merchant: charges.charge_attempt_reconcile(merchant=merchant, attempt_id=attempt_id, now=clock.now()),
+        lambda merchant: charges.charge_attempt_reconcile(
+            merchant=merchant, attempt_id=attempt_id, now=clock.now(), failed_too=failed_too
+        ),
     )
 
 
@@ -47,7 +50,7 @@ def refund_reconcile_task(*, merchant_id: int, refund_id: int) -> None:
 @task()
 def refunds_reconcile_due() -> None:
     """Enqueue the check of every pending refund due one; schedule it every minute."""
-    for merchant_id, refund_id in services.refunds_due(now=clock.now()):
+    for refund_id, merchant_id in services.refunds_due(now=clock.now()):
         refund_reconcile_task.enqueue(merchant_id=merchant_id, refund_id=refund_id)
 
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 from django.db import transaction
 
+from settle.core.periodic import rows_due_leased
 from settle.core.tasks import enqueue_on_commit
 from settle.core.tenancy import all_merchants
 from settle.gateways.base import ChargeResult, Outcome
@@ -30,7 +31,6 @@ from .services import refund_news
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF = dt.timedelta(hours=6)
-SWEEP_BATCH = 200
 
 
 def inbound_event_receive(*, gateway: str, headers: Mapping[str, str], body: bytes, now: dt.datetime) -> InboundEvent:
@@ -68,7 +68,7 @@ def _event_apply(event: InboundEvent, *, now: dt.datetime) -> Merchant | None:
     """Do what the event says; the merchant it concerned, if any."""
     if event.type.startswith("refund."):
         data = json.loads(event.body)["data"]
-        refund = refund_news(gateway_key=str(data["idempotency_key"]), now=now)
+        refund = refund_news(gateway_key=str(data["idempotency_key"]))
         return refund.merchant if refund is not None else None
     if not event.type.startswith("charge."):
         return None
@@ -107,13 +107,9 @@ def inbound_events_process_due(*, now: dt.datetime) -> int:
     """Enqueue the processing of every stored event not processed whose next attempt has come
     (a failed one after its backoff, one whose task was lost); returns how many."""
     with all_merchants():
-        due = list(
-            InboundEvent.objects.filter(processed_at__isnull=True, next_attempt_at__lte=now)
-            .order_by("next_attempt_at")
-            .values_list("pk", flat=True)[:SWEEP_BATCH]
-        )
-        # Leased for a while, so the next sweep does not enqueue them again while they run.
-        InboundEvent.objects.filter(pk__in=due).update(next_attempt_at=now + _backoff(0))
-    for event_id in due:
+        waiting = InboundEvent.objects.filter(processed_at__isnull=True)
+        lease = {"next_attempt_at": now + _backoff(0)}
+        due = rows_due_leased(waiting, due_field="next_attempt_at", now=now, columns=(), lease=lease)
+    for (event_id,) in due:
         enqueue_on_commit(tasks.inbound_event_process_task, event_id=event_id)
     return len(due)

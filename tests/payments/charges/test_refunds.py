@@ -144,7 +144,7 @@ def test_a_refund_the_gateway_never_received_is_sent_again_by_the_sweeper(mercha
 
     assert made.status == RefundStatus.PENDING and not sandbox.Refund.objects.exists() and refunds_issued() == 0
     assert made.next_check_at is not None
-    assert refunds_due(now=made.next_check_at) == [(merchant.pk, made.pk)]
+    assert refunds_due(now=made.next_check_at) == [(made.pk, merchant.pk)]
     assert refunds_due(now=made.next_check_at) == []  # leased while its check runs
 
     checked = refund_reconcile(merchant=merchant, refund_id=made.pk, now=clock.now())

@@ -12,11 +12,12 @@ from django.test import Client
 
 from settle.core import clock
 from settle.core.money import Money
+from settle.core.tenancy import all_merchants
 from settle.customers.models import Activity, Customer
 from settle.gateways.sandbox import SandboxGateway
 from settle.invoicing.models import InvoiceStatus
 from settle.payments.models import ChargeState, Payment, PaymentStatus, Refund, RefundStatus
-from settle.payments.services import refund_create
+from settle.payments.services import gateway_idempotency_key, refund_create, refund_news
 from settle.payments.verify import ledger_verify
 from settle.payments.webhooks import inbound_event_process, inbound_events_process_due
 from settle.sandbox import webhooks
@@ -217,3 +218,22 @@ def test_a_refund_event_about_no_refund_of_ours_is_stored_and_done(
             assert post(client, body, signed(body)) == 200
 
     assert all(event.processed_at is not None and event.merchant is None for event in inbox())
+
+
+def test_processing_a_refund_event_asks_the_gateway_only_after_commit(
+    merchant: Merchant, customer: Customer, gateway: SandboxGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An event only nudges: the gateway is asked by a task queued for after the event's
+    transaction, never while it holds its locks."""
+    payment = pay(merchant, customer, [make_invoice(merchant, customer, 10_000)], card(gateway)).payment
+    assert payment is not None
+    fault_script(operation=Operation.REFUND, kind=FaultKind.REPLY_LOST, now=clock.now())
+    fault_script(operation=Operation.FETCH_REFUND, kind=FaultKind.TIMEOUT, now=clock.now())
+    pending = refund_create(merchant=merchant, payment_id=payment.pk, amount=Money(4_000, "USD"), idempotency_key="r-1")
+    asked: list[str] = []
+    monkeypatch.setattr(SandboxGateway, "fetch_refund", lambda self, idempotency_key: asked.append(idempotency_key))
+
+    with all_merchants():
+        nudged = refund_news(gateway_key=gateway_idempotency_key(merchant=merchant, key="r-1"))
+
+    assert nudged is not None and nudged.pk == pending.pk and asked == []
