@@ -28,6 +28,7 @@ from django.http import HttpRequest
 
 from settle.core import clock
 from settle.core.errors import InvalidInput, NotAllowed, NotFound
+from settle.core.rate_limits import over_limit
 from settle.core.tenancy import all_merchants, is_row_id
 from settle.customers.models import Contact, Customer
 from settle.customers.services import activity_record
@@ -299,12 +300,8 @@ def _guess_key(client_ip: str) -> str:
 
 
 def _guess_record(client_ip: str) -> None:
-    key = _guess_key(client_ip)
-    cache.add(key, 0, GUESS_WINDOW_SECONDS)
-    try:
-        cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, GUESS_WINDOW_SECONDS)
+    # Only the count matters here: `secure_link_guess_allowed` checks it before the next lookup.
+    over_limit(_guess_key(client_ip), limit=GUESS_LIMIT, window_seconds=GUESS_WINDOW_SECONDS)
 
 
 def secure_link_guess_allowed(client_ip: str) -> bool:

@@ -28,10 +28,10 @@ from django.views.decorators.http import require_http_methods, require_safe
 from settle.core import clock
 from settle.core.errors import SettleError
 from settle.core.tenancy import merchant_scope
-from settle.gateways.base import MethodKind, VaultFailed
+from settle.gateways.base import MethodKind
 from settle.gateways.registry import gateway_get
-from settle.payments.links import PORTAL_SESSION_LIFETIME, SecureLinkRefused, portal_session_link
-from settle.payments.models import LinkPurpose, SavedMethod, SecureLink
+from settle.payments.links import PORTAL_SESSION_LIFETIME, SecureLinkRefused
+from settle.payments.models import LinkPurpose, PaymentSettings, SavedMethod, SecureLink
 from settle.payments.payment_settings import payment_settings_get
 from settle.payments.profile_requests import (
     payment_profile_request_complete,
@@ -40,13 +40,20 @@ from settle.payments.profile_requests import (
 )
 from settle.tenants.models import Merchant
 
-from .pay_views import refused_page, vaulted_method
+from .pay_views import (
+    VaultedCheckout,
+    checkout_drop,
+    checkout_keep,
+    checkout_vault,
+    refused_page,
+    session_link,
+    vaulted_method,
+)
 from .security import customer_page
 
 # The session's open checkouts by state, and the method last saved (for its confirmation page).
 CHECKOUTS_KEY = "settle.method.checkouts"
 SAVED_KEY = "settle.method.saved"
-MAX_CHECKOUTS = 5
 
 KIND_NAMES = {
     MethodKind.CARD: pgettext_lazy("payment method", "Card"),
@@ -80,23 +87,15 @@ class MethodForm(forms.Form):
     consent = forms.BooleanField(error_messages={"required": _("Tick the box to give your authorization.")})
 
 
-class _Checkout(TypedDict, total=False):
+class _Checkout(VaultedCheckout, total=False):
     link_id: int
-    kind: str
     friendly_name: str
     billing_address: str
     consent_text: str
     consent_ip: str
-    # Once vaulted, so that a retry after a failure saves the same method.
-    token: str
-    brand: str
-    last4: str
-    exp_month: int | None
-    exp_year: int | None
 
 
 class _Saved(TypedDict):
-    link_id: int
     merchant_id: int
     state: str
     saved_method_id: int
@@ -106,20 +105,19 @@ class _Saved(TypedDict):
 class _Request(NamedTuple):
     link: SecureLink
     merchant: Merchant
+    payment_settings: PaymentSettings
     kinds: list[MethodKind]
-    replaces: SavedMethod | None
 
 
 def _session_request(request: HttpRequest, now: dt.datetime) -> _Request | HttpResponse:
-    """The session's add-payment-method link and what the merchant lets the customer save, or the
-    refusal page."""
-    link = portal_session_link(request, now=now)
-    if link is None or link.purpose != LinkPurpose.ADD_PAYMENT_METHOD:
-        return refused_page(request, None)
+    """The session's add-payment-method link, the merchant's payment settings and what they let
+    the customer save, or the refusal page."""
+    link = session_link(request, (LinkPurpose.ADD_PAYMENT_METHOD,), now)
+    if isinstance(link, HttpResponse):
+        return link
     with merchant_scope(link.merchant):
-        kinds = profile_request_kinds(payment_settings_get(merchant=link.merchant))
-        replaces = profile_request_replaces(merchant=link.merchant, link=link)
-    return _Request(link, link.merchant, kinds, replaces)
+        payment_settings = payment_settings_get(merchant=link.merchant)
+    return _Request(link, link.merchant, payment_settings, profile_request_kinds(payment_settings))
 
 
 def _consent_text(kind: MethodKind, merchant: Merchant) -> str:
@@ -127,13 +125,15 @@ def _consent_text(kind: MethodKind, merchant: Merchant) -> str:
 
 
 def _form_page(request: HttpRequest, found: _Request, kind: MethodKind | None, form: MethodForm) -> HttpResponse:
+    with merchant_scope(found.merchant):
+        replaces = profile_request_replaces(merchant=found.merchant, link=found.link)
     context = {
         "merchant": found.merchant,
         "kinds": [(k.value, KIND_NAMES[k]) for k in found.kinds],
         "kind": kind.value if kind else "",
         "form": form,
         "consent_text": _consent_text(kind, found.merchant) if kind else "",
-        "replaces": f"{found.replaces.brand} •••• {found.replaces.last4}" if found.replaces else "",
+        "replaces": f"{replaces.brand} •••• {replaces.last4}" if replaces else "",
     }
     return render(request, "portal/pay/method.html", context, status=400 if form.errors else 200)
 
@@ -161,9 +161,7 @@ def method_page(request: HttpRequest) -> HttpResponse:
     if not form.is_valid() or kind is None:
         return _form_page(request, found, kind, form)
     state = secrets.token_urlsafe(16)
-    checkouts: dict[str, _Checkout] = request.session.get(CHECKOUTS_KEY, {})
-    checkouts = dict(list(checkouts.items())[-(MAX_CHECKOUTS - 1) :])
-    checkouts[state] = {
+    checkout: _Checkout = {
         "link_id": found.link.pk,
         "kind": kind.value,
         "friendly_name": form.cleaned_data["friendly_name"],
@@ -171,21 +169,14 @@ def method_page(request: HttpRequest) -> HttpResponse:
         "consent_text": _consent_text(kind, found.merchant),
         "consent_ip": request.META.get("REMOTE_ADDR", ""),
     }
-    request.session[CHECKOUTS_KEY] = checkouts
-    with merchant_scope(found.merchant):
-        gateway = gateway_get(payment_settings_get(merchant=found.merchant).gateway)
+    checkout_keep(request, CHECKOUTS_KEY, state, checkout)
+    gateway = gateway_get(found.payment_settings.gateway)
     return_url = settings.SETTLE_BASE_URL + reverse("pay:method_return")
     return HttpResponseRedirect(gateway.hosted_fields_url(kind=kind, return_url=return_url, state=state), status=303)
 
 
-def _checkout_drop(request: HttpRequest, state: str) -> None:
-    checkouts: dict[str, _Checkout] = request.session.get(CHECKOUTS_KEY, {})
-    checkouts.pop(state, None)
-    request.session[CHECKOUTS_KEY] = checkouts
-
-
 def _back_to_form(request: HttpRequest, state: str, message: str) -> HttpResponse:
-    _checkout_drop(request, state)
+    checkout_drop(request, CHECKOUTS_KEY, state)
     messages.error(request, message)
     return HttpResponseRedirect(reverse("pay:method"), status=303)
 
@@ -210,24 +201,13 @@ def method_return(request: HttpRequest) -> HttpResponse:
         return _back_to_form(request, state, gettext("Cancelled. Nothing was saved."))
     merchant = found.merchant
     if "token" not in checkout:
-        with merchant_scope(merchant):
-            gateway = gateway_get(payment_settings_get(merchant=merchant).gateway)
-        try:
-            method = gateway.vault_complete(setup_token=request.GET.get("setup_token", ""))
-        except VaultFailed:
+        method = checkout_vault(request, found.payment_settings, checkout)
+        if method is None:
             return _back_to_form(
                 request, state, gettext("We could not read your payment details. Please enter them again.")
             )
-        if method.single_use or method.kind.value != checkout["kind"]:
+        if method.single_use:  # a wallet's or pay-later token pays once: it is no method to keep
             return _back_to_form(request, state, gettext("This kind of payment method is not available."))
-        checkout.update(
-            token=method.token,
-            brand=method.brand,
-            last4=method.last4,
-            exp_month=method.exp_month,
-            exp_year=method.exp_year,
-        )
-        request.session.modified = True
     with merchant_scope(merchant):
         try:
             saved_method = payment_profile_request_complete(
@@ -241,13 +221,12 @@ def method_return(request: HttpRequest) -> HttpResponse:
                 now=now,
             )
         except SecureLinkRefused as refused:
-            _checkout_drop(request, state)
+            checkout_drop(request, CHECKOUTS_KEY, state)
             return refused_page(request, refused.reason)
         except SettleError:
             return _back_to_form(request, state, gettext("This payment method could not be saved. Please try again."))
-    _checkout_drop(request, state)
+    checkout_drop(request, CHECKOUTS_KEY, state)
     request.session[SAVED_KEY] = _Saved(
-        link_id=found.link.pk,
         merchant_id=merchant.pk,
         state=state,
         saved_method_id=saved_method.pk,

@@ -30,7 +30,8 @@ class SameOriginCsrfMiddleware(CsrfViewMiddleware):
     sends `Referrer-Policy: no-referrer`. Under that policy browsers send `Origin: null` with a
     form's POST, which the stock check refuses; `Sec-Fetch-Site: same-origin`, which only the
     browser can set (a page cannot forge it), says the form was ours. The CSRF token is still
-    checked as usual."""
+    checked as usual. It overrides Django's private `_origin_verified`: check it on every Django
+    upgrade (tests/portal/test_csrf.py pins the behaviour)."""
 
     def _origin_verified(self, request: HttpRequest) -> bool:
         if request.META.get("HTTP_ORIGIN") == "null" and request.META.get("HTTP_SEC_FETCH_SITE") == "same-origin":

@@ -18,7 +18,7 @@ import logging
 import re
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypedDict
 
@@ -31,15 +31,16 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import translation
-from django.utils.http import content_disposition_header, urlencode
+from django.utils.http import urlencode
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from settle.core import clock
 from settle.core.errors import SettleError
+from settle.core.http import pdf_response
 from settle.core.money import Money, currency_exponent
-from settle.core.tenancy import all_merchants, merchant_scope
+from settle.core.tenancy import all_merchants, is_row_id, merchant_scope
 from settle.documents.data import InvoiceDocument, Status
 from settle.documents.labels import LANGUAGES, label, language_of
 from settle.documents.pdf import invoice_pdf, receipt_pdf
@@ -179,12 +180,24 @@ class Paying(NamedTuple):
     locale: str
 
 
-def session_paying(request: HttpRequest, now: dt.datetime) -> Paying | HttpResponse:
-    """The session's link to pay one invoice or a statement of several, or the refusal page."""
+def session_link(request: HttpRequest, purposes: Collection[str], now: dt.datetime) -> SecureLink | HttpResponse:
+    """The link this session was granted, when it is for one of `purposes`, or the refusal page
+    (which says so when the link ended because its invoice was voided)."""
     claim = request.session.get(PORTAL_SESSION_KEY)
     link = portal_session_link(request, now=now)
-    if link is None or link.purpose not in PAY_PURPOSES:
+    if link is None or link.purpose not in purposes:
         return refused_page(request, Refusal.INVOICE_VOID if link is None and _voided(claim) else None)
+    return link
+
+
+def session_paying(
+    request: HttpRequest, now: dt.datetime, purposes: Collection[str] = PAY_PURPOSES
+) -> Paying | HttpResponse:
+    """The session's link to pay one invoice or a statement of several (or only `purposes`) with
+    its invoices, or the refusal page."""
+    link = session_link(request, purposes, now)
+    if isinstance(link, HttpResponse):
+        return link
     merchant = link.merchant
     with merchant_scope(merchant):
         invoices = link_invoices(merchant=merchant, link_id=link.pk)
@@ -200,11 +213,9 @@ def _session_invoice(request: HttpRequest, now: dt.datetime, *, for_pdf: bool = 
     """The session's invoice link and its invoice's document in the page's locale, or the refusal
     page. Only a PDF needs the logo's bytes; a page shows it by its URL, and its document is built
     from the invoice already loaded (or taken from the cache when nothing it shows has changed)."""
-    found = session_paying(request, now)
+    found = session_paying(request, now, (LinkPurpose.PAY_INVOICE,))
     if isinstance(found, HttpResponse):
         return found
-    if found.link.purpose != LinkPurpose.PAY_INVOICE:
-        return refused_page(request, None)
     merchant, invoice = found.merchant, found.invoices[0]
     with merchant_scope(merchant):
         if for_pdf:
@@ -318,10 +329,7 @@ def invoice_pdf_download(request: HttpRequest) -> HttpResponse:
     found = _session_invoice(request, clock.now(), for_pdf=True)
     if isinstance(found, HttpResponse):
         return found
-    doc = found.doc
-    response = HttpResponse(invoice_pdf(doc), content_type="application/pdf")
-    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=f"{doc.number}.pdf")
-    return response
+    return pdf_response(invoice_pdf(found.doc), found.doc.number)
 
 
 class _StatementRow(NamedTuple):
@@ -342,11 +350,9 @@ def statement_page(request: HttpRequest) -> HttpResponse:
     pay it; paid ones show as paid. Without script, "Update the total" posts the ticks here and
     comes back to the page with them in its query (?invoice=…)."""
     now = clock.now()
-    found = session_paying(request, now)
+    found = session_paying(request, now, (LinkPurpose.PAY_STATEMENT,))
     if isinstance(found, HttpResponse):
         return found
-    if found.link.purpose != LinkPurpose.PAY_STATEMENT:
-        return refused_page(request, None)
     if request.method == "POST":
         query = urlencode({"invoice": request.POST.getlist("invoice") or [""]}, doseq=True)
         return HttpResponseRedirect(f"{reverse('pay:statement')}?{query}", status=303)
@@ -392,7 +398,7 @@ def statement_page(request: HttpRequest) -> HttpResponse:
 # The session's checkouts by state, and the last finished one (for its confirmation page).
 CHECKOUTS_KEY = "settle.pay.checkouts"
 FINISHED_KEY = "settle.pay.finished"
-# A browser with more open checkouts than this forgets the oldest.
+# A browser with more open checkouts than this forgets the oldest (pay page and method page alike).
 MAX_CHECKOUTS = 5
 # The key the pay form is shown with: 128 random bits, as token_urlsafe writes them.
 CHECKOUT_KEY_BYTES = 16
@@ -438,26 +444,30 @@ class _Unavailable(Exception):
     """What the customer asked for cannot be done; the message, in their language, says why."""
 
 
-class _Checkout(TypedDict, total=False):
+class VaultedCheckout(TypedDict, total=False):
+    """What a checkout in the session keeps of its method once vaulted (see `checkout_vault`)."""
+
+    kind: str  # a MethodKind
+    token: str
+    brand: str
+    last4: str
+    exp_month: int | None
+    exp_year: int | None
+
+
+class _Checkout(VaultedCheckout, total=False):
     link_id: int
     invoice_ids: list[int]  # oldest due first
-    kind: str  # a MethodKind
     amount_minor: int
     allow_partial: bool
     idempotency_key: str
-    # A card or bank account to save once it has paid: the authorization shown, its IP, the name
-    # given, and the card's expiry the gateway sent back.
+    # A card or bank account to save once it has paid: the authorization shown, its IP and the
+    # name given. Once vaulted (or a saved method), what it keeps of the method is what to charge,
+    # so a reload repeats the same request under the same key.
     consent_text: str
     consent_ip: str
     consent_at: float  # when the box was ticked, as a POSIX timestamp
     saved_name: str
-    exp_month: int | None
-    exp_year: int | None
-    # Once vaulted (or a saved method): what to charge, so a reload repeats the same request under
-    # the same key.
-    token: str
-    brand: str
-    last4: str
     attempt_id: int
 
 
@@ -526,26 +536,29 @@ def _saved_chosen(paying: Paying, payment_settings: PaymentSettings, amount: Mon
     if paying.link.public:
         raise _Unavailable(gettext("Saved payment methods cannot be used from this link."))
     method = None
-    if saved_id.isdigit():
+    # isdigit() alone takes "²" (which int() refuses) and "١" (which int() reads as 1).
+    if saved_id.isascii() and saved_id.isdigit() and is_row_id(chosen := int(saved_id)):
         with merchant_scope(paying.merchant):
-            chosen = int(saved_id)
             method = next((m for m in _saved_offered(paying, payment_settings, amount) if m.pk == chosen), None)
     if method is None:
         raise _Unavailable(gettext("This payment method is no longer available. Choose another way to pay."))
     return method
 
 
-def _checkout_keep(request: HttpRequest, state: str, checkout: _Checkout) -> None:
-    checkouts: dict[str, _Checkout] = request.session.get(CHECKOUTS_KEY, {})
+def checkout_keep(request: HttpRequest, session_key: str, state: str, checkout: Mapping[str, object]) -> None:
+    """Keep `checkout` under its `state` among the session's open checkouts at `session_key`; a
+    browser with more than MAX_CHECKOUTS forgets the oldest."""
+    checkouts: dict[str, object] = request.session.get(session_key, {})
     checkouts = dict(list(checkouts.items())[-(MAX_CHECKOUTS - 1) :])
     checkouts[state] = checkout
-    request.session[CHECKOUTS_KEY] = checkouts
+    request.session[session_key] = checkouts
 
 
-def _checkout_drop(request: HttpRequest, state: str) -> None:
-    checkouts: dict[str, _Checkout] = request.session.get(CHECKOUTS_KEY, {})
+def checkout_drop(request: HttpRequest, session_key: str, state: str) -> None:
+    """Forget the checkout under `state` among the session's open checkouts at `session_key`."""
+    checkouts: dict[str, object] = request.session.get(session_key, {})
     checkouts.pop(state, None)
-    request.session[CHECKOUTS_KEY] = checkouts
+    request.session[session_key] = checkouts
 
 
 def _idempotency_key(link: SecureLink, form_key: str) -> str:
@@ -575,7 +588,7 @@ def pay_start(request: HttpRequest) -> HttpResponse:
         checkout, next_url = _checkout_make(request, found, payment_settings, state)
     except _Unavailable as refused:
         return _back(request, link, str(refused))
-    _checkout_keep(request, state, checkout)
+    checkout_keep(request, CHECKOUTS_KEY, state, checkout)
     if next_url is None:
         return _charge(request, found, state, checkout, now)
     return HttpResponseRedirect(next_url, status=303)
@@ -675,7 +688,7 @@ def pay_return(request: HttpRequest) -> HttpResponse:
         return _route(request, link, state, checkout, attempt)
     error = request.GET.get("error")
     if error:
-        _checkout_drop(request, state)
+        checkout_drop(request, CHECKOUTS_KEY, state)
         if error == "declined":
             return _back(request, link, gettext("Paying over time was not approved. Nothing was charged."))
         return _back(request, link, gettext("Payment cancelled. Nothing was charged."))
@@ -685,7 +698,7 @@ def pay_return(request: HttpRequest) -> HttpResponse:
             charged = _attempt_under_key(merchant, checkout)
             if charged is not None:
                 return _route(request, link, state, checkout, charged)
-            _checkout_drop(request, state)
+            checkout_drop(request, CHECKOUTS_KEY, state)
             return _back(request, link, refused)
     return _charge(request, found, state, checkout, now)
 
@@ -698,28 +711,39 @@ def _attempt_under_key(merchant: Merchant, checkout: _Checkout) -> ChargeAttempt
         return ChargeAttempt.objects.filter(merchant=merchant, idempotency_key=checkout["idempotency_key"]).first()
 
 
-def _vault(request: HttpRequest, paying: Paying, checkout: _Checkout) -> str | None:
-    """Exchange the setup token the gateway sent back for the method to charge (kept to be saved
-    once it has paid, when the customer asked to; a wallet or pay-later token pays once and is
-    never saved). The reason, in the customer's language, when it cannot be done."""
-    merchant = paying.merchant
-    with merchant_scope(merchant):
-        gateway = gateway_get(payment_settings_get(merchant=merchant).gateway)
+def checkout_vault(
+    request: HttpRequest, payment_settings: PaymentSettings, checkout: VaultedCheckout
+) -> VaultedMethod | None:
+    """Exchange the setup token the gateway sent back for the method it vaulted, and keep that in
+    the session's `checkout`: the token works once, so a retry must reuse what it gave. None when
+    the gateway cannot read it or gives a method of another kind than the checkout's."""
     try:
-        method = gateway.vault_complete(setup_token=request.GET.get("setup_token", ""))
+        method = gateway_get(payment_settings.gateway).vault_complete(setup_token=request.GET.get("setup_token", ""))
     except VaultFailed:
-        method = None
-    if method is None or method.kind != checkout["kind"]:
-        return gettext("We could not read your payment details. Please enter them again.")
-    if method.single_use:
-        checkout.pop("consent_text", None)
+        return None
+    if method.kind != checkout["kind"]:
+        return None
     checkout["token"], checkout["brand"], checkout["last4"] = method.token, method.brand, method.last4
     checkout["exp_month"], checkout["exp_year"] = method.exp_month, method.exp_year
     request.session.modified = True
+    return method
+
+
+def _vault(request: HttpRequest, paying: Paying, checkout: _Checkout) -> str | None:
+    """Vault the method to charge (kept to be saved once it has paid, when the customer asked to;
+    a wallet or pay-later token pays once and is never saved). The reason, in the customer's
+    language, when it cannot be done."""
+    with merchant_scope(paying.merchant):
+        payment_settings = payment_settings_get(merchant=paying.merchant)
+    method = checkout_vault(request, payment_settings, checkout)
+    if method is None:
+        return gettext("We could not read your payment details. Please enter them again.")
+    if method.single_use:
+        checkout.pop("consent_text", None)
     return None
 
 
-def vaulted_method(checkout: Mapping[str, Any]) -> VaultedMethod:
+def vaulted_method(checkout: VaultedCheckout) -> VaultedMethod:
     """The vaulted method a checkout kept in the session (its token, kind, brand, last 4 and
     expiry), as the gateway gave it."""
     return VaultedMethod(
@@ -777,7 +801,7 @@ def _charge(request: HttpRequest, paying: Paying, state: str, checkout: _Checkou
                 now=now,
             )
         except SettleError as refused:
-            _checkout_drop(request, state)
+            checkout_drop(request, CHECKOUTS_KEY, state)
             return _back(request, paying.link, _refusal_text(refused))
     return _route(request, paying.link, state, checkout, attempt)
 
@@ -792,11 +816,11 @@ def _route(
         # the request that vaulted it saves it.
         if "consent_text" in checkout and "token" in checkout:
             _save_paid_method(link, checkout)
-        _checkout_drop(request, state)
+        checkout_drop(request, CHECKOUTS_KEY, state)
         request.session[FINISHED_KEY] = _Finished(link_id=checkout["link_id"], state=state, attempt_id=attempt.pk)
         return HttpResponseRedirect(reverse("pay:paid"), status=303)
     if attempt.state in (ChargeState.FAILED, ChargeState.RETURNED):
-        _checkout_drop(request, state)
+        checkout_drop(request, CHECKOUTS_KEY, state)
         return _back(request, link, _decline_text(attempt))
     checkout["attempt_id"] = attempt.pk
     request.session.modified = True
@@ -903,6 +927,4 @@ def receipt_pdf_download(request: HttpRequest) -> HttpResponse:
         return refused_page(request, None)
     with merchant_scope(found.merchant):
         receipt = receipt_document(merchant=found.merchant, payment_id=payment_id, locale=found.locale)
-    response = HttpResponse(receipt_pdf(receipt), content_type="application/pdf")
-    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=f"{receipt.number}.pdf")
-    return response
+    return pdf_response(receipt_pdf(receipt), receipt.number)

@@ -4,24 +4,25 @@ part or in full, or returned by the bank) with its PDF."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import NamedTuple
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import translation
-from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_safe
 
+from settle.core import clock
+from settle.core.http import pdf_response
 from settle.core.tenancy import merchant_scope
 from settle.documents.data import ReceiptDocument, Status
 from settle.documents.labels import LANGUAGES, label
 from settle.documents.pdf import receipt_pdf
-from settle.payments.links import portal_session_link
 from settle.payments.models import LinkPurpose, Payment, PaymentStatus
 from settle.payments.receipts import receipt_document
 from settle.tenants.models import Merchant
 
-from .pay_views import babel_locale, refused_page
+from .pay_views import babel_locale, refused_page, session_link
 from .security import customer_page
 
 
@@ -31,11 +32,13 @@ class _Receipt(NamedTuple):
     doc: ReceiptDocument
 
 
-def _session_receipt(request: HttpRequest, *, for_pdf: bool = False) -> _Receipt | HttpResponse:
+def _session_receipt(request: HttpRequest, now: dt.datetime, *, for_pdf: bool = False) -> _Receipt | HttpResponse:
     """The session's payment and its receipt in the page's language, or the refusal page. Only a
     PDF needs the logo's bytes; a page shows it by its URL."""
-    link = portal_session_link(request)
-    if link is None or link.purpose != LinkPurpose.VIEW_RECEIPT or link.payment is None:
+    link = session_link(request, (LinkPurpose.VIEW_RECEIPT,), now)
+    if isinstance(link, HttpResponse):
+        return link
+    if link.payment is None:
         return refused_page(request, None)
     merchant = link.merchant
     locale = babel_locale(translation.get_language(), merchant.locale)
@@ -49,7 +52,7 @@ def _session_receipt(request: HttpRequest, *, for_pdf: bool = False) -> _Receipt
 def receipt_page(request: HttpRequest) -> HttpResponse:
     """The receipt: amount, date, method as brand and last four digits, the invoices it paid,
     refunds, and its stamp; a bank payment still on its way or sent back by the bank says so."""
-    found = _session_receipt(request)
+    found = _session_receipt(request, clock.now())
     if isinstance(found, HttpResponse):
         return found
     doc = found.doc
@@ -69,9 +72,7 @@ def receipt_page(request: HttpRequest) -> HttpResponse:
 @require_safe
 def receipt_pdf_download(request: HttpRequest) -> HttpResponse:
     """The receipt as a PDF, written in the page's language."""
-    found = _session_receipt(request, for_pdf=True)
+    found = _session_receipt(request, clock.now(), for_pdf=True)
     if isinstance(found, HttpResponse):
         return found
-    response = HttpResponse(receipt_pdf(found.doc), content_type="application/pdf")
-    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=f"{found.doc.number}.pdf")
-    return response
+    return pdf_response(receipt_pdf(found.doc), found.doc.number)

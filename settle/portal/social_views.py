@@ -15,11 +15,11 @@ from django.views.decorators.http import require_POST
 
 from settle.core import clock
 from settle.core.errors import NotFound, SettleError
+from settle.core.rate_limits import over_limit
 from settle.core.tenancy import merchant_scope
 from settle.payments.confirmations import paid_elsewhere_tell
 
 from .pay_views import LANDING_PAGES, session_paying
-from .rate_limits import over_limit
 from .security import customer_page
 
 # Who is saying it: one random id per browser session, so a double press makes one To-Do.

@@ -7,12 +7,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext_lazy as _
 
 from settle.core.errors import SettleError
+from settle.core.rate_limits import over_limit
 from settle.core.tenancy import merchant_scope
 from settle.customers.services import contact_form_submit
 from settle.tenants.models import Merchant
 
 from .forms import ContactSignupForm
-from .rate_limits import over_limit
 from .security import customer_page
 
 RATE_LIMIT = 10

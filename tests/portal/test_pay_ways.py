@@ -351,6 +351,26 @@ def test_a_saved_method_the_page_may_not_charge_is_refused_and_nothing_is_charge
     nothing_charged()
 
 
+@pytest.mark.parametrize("written", ["superscript two", "Arabic-Indic digits", "past any row id"])
+def test_a_saved_method_id_that_is_not_plain_digits_is_refused_not_an_error(
+    client: Client, merchant: Merchant, customer: Customer, invoice: Invoice, written: str
+) -> None:
+    method = saved(merchant, customer)
+    method_id = {
+        "superscript two": "²",  # str.isdigit() says yes, int() raises
+        "Arabic-Indic digits": str(method.pk).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),  # int() reads them
+        "past any row id": "9" * 30,
+    }[written]
+    opened(client, merchant, invoice)
+
+    with writes_nothing():
+        response = client.post(PAY_URL, {"saved_method": method_id})
+
+    assert (response.status_code, response["Location"]) == (303, INVOICE_URL)
+    assert "This payment method is no longer available. Choose another way to pay." in notice(client)
+    nothing_charged()
+
+
 def test_a_public_link_shows_no_saved_method_no_save_box_and_refuses_forged_posts(
     client: Client, merchant: Merchant, customer: Customer, invoice: Invoice
 ) -> None:

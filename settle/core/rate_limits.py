@@ -1,5 +1,4 @@
-"""Slowing down one client that floods a customer page: a count per key in the cache, for a
-window of time."""
+"""Slowing down one client that floods a page: a count per key in the cache, for a window of time."""
 
 from __future__ import annotations
 
