@@ -40,8 +40,8 @@ def test_a_token_saved_twice_before_the_constraint_is_kept_once() -> None:
             "created_at": now,
         }
         with all_merchants():
-            first = SavedMethod._base_manager.create(token="tok_same", is_default=True, **fields)
-            again = SavedMethod._base_manager.create(token="tok_same", **fields)
+            first = SavedMethod._base_manager.create(token="tok_same", **fields)
+            again = SavedMethod._base_manager.create(token="tok_same", is_default=True, **fields)
             other = SavedMethod._base_manager.create(token="tok_other", **fields)
     finally:
         migrate()
@@ -50,4 +50,5 @@ def test_a_token_saved_twice_before_the_constraint_is_kept_once() -> None:
         live = set(SavedMethod._base_manager.filter(removed_at__isnull=True).values_list("pk", flat=True))
         assert live == {first.pk, other.pk}
         assert SavedMethod._base_manager.get(pk=again.pk).removed_at is not None
+        assert SavedMethod._base_manager.get(pk=first.pk).is_default  # the default stays a default
     assert AFTER in MigrationExecutor(connection).loader.applied_migrations

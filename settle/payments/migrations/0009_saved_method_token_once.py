@@ -6,16 +6,23 @@ from django.utils import timezone
 
 def remove_repeated_tokens(apps, schema_editor):
     """A token saved more than once (before saving became idempotent) is kept once: the first save
-    stays, the later ones are marked removed, so the constraint below can hold."""
+    stays, the later ones are marked removed, so the constraint below can hold; the first takes
+    the default flag of a removed one."""
     SavedMethod = apps.get_model("payments", "SavedMethod")
-    seen = set()
+    first = {}
     repeated = []
+    inherits_default = []
     rows = SavedMethod._base_manager.filter(removed_at__isnull=True).order_by("pk")
-    for pk, merchant_id, gateway, token in rows.values_list("pk", "merchant_id", "gateway", "token"):
-        if (merchant_id, gateway, token) in seen:
+    for pk, merchant_id, gateway, token, is_default in rows.values_list(
+        "pk", "merchant_id", "gateway", "token", "is_default"
+    ):
+        kept = first.setdefault((merchant_id, gateway, token), pk)
+        if kept != pk:
             repeated.append(pk)
-        seen.add((merchant_id, gateway, token))
+            if is_default:
+                inherits_default.append(kept)
     SavedMethod._base_manager.filter(pk__in=repeated).update(removed_at=timezone.now(), is_default=False)
+    SavedMethod._base_manager.filter(pk__in=inherits_default).update(is_default=True)
 
 
 class Migration(migrations.Migration):
