@@ -284,8 +284,8 @@ def message_queue(
         idempotency_key=idempotency_key or None,
         request_fingerprint=request_fingerprint,
     )
-    for file in files:
-        MessageAttachment.objects.create(
+    MessageAttachment.objects.bulk_create(
+        MessageAttachment(
             merchant=merchant,
             message=message,
             filename=file.filename,
@@ -293,6 +293,8 @@ def message_queue(
             content=file.content,
             size=len(file.content),
         )
+        for file in files
+    )
     if backend.in_app:
         message.attempts, message.last_attempt_at = 1, now
         delivery = backend.send(_outgoing(merchant, message, files))

@@ -5,8 +5,10 @@ Babel. `settle.documents.pdf` turns the result into a PDF."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -87,7 +89,9 @@ class _Writer:
         key = f"method.{payment.method}"
         return MethodShown(self.label(key) if has_label(key) else payment.get_method_display())
 
+    @functools.cached_property
     def merchant_party(self) -> Party:
+        """The merchant as every document this writer makes shows it (its logo read once)."""
         merchant = self.merchant
         return Party(
             name=merchant.name,
@@ -160,6 +164,15 @@ def invoice_document(
         .get(merchant=merchant, pk=invoice_id)
     )
     return _invoice_document(_Writer(merchant, locale, with_logo=with_logo), invoice)
+
+
+def invoice_documents(*, merchant: Merchant, invoices: Sequence[Invoice]) -> list[InvoiceDocument]:
+    """`invoice_document` of each of the merchant's `invoices`, already loaded (by a send, under its
+    locks), in the merchant's locale: their customers, lines and applications read in one query
+    each for all of them, and the logo once."""
+    prefetch_related_objects(list(invoices), "customer", *_document_parts())
+    write = _Writer(merchant, None, with_logo=True)
+    return [_invoice_document(write, invoice) for invoice in invoices]
 
 
 # Bump when InvoiceDocument changes shape, so a shared cache never serves a document of the old one.
@@ -263,7 +276,7 @@ def _invoice_document(write: _Writer, invoice: Invoice) -> InvoiceDocument:
     )
     return InvoiceDocument(
         language=write.language,
-        merchant=write.merchant_party(),
+        merchant=write.merchant_party,
         customer=write.customer_party(invoice.customer),
         number=invoice.number,
         status=Status(invoice.status),
@@ -322,7 +335,7 @@ def receipt_document(
         status = Status.REFUNDED if refunded == payment.amount_minor else Status.PAID
     return ReceiptDocument(
         language=write.language,
-        merchant=write.merchant_party(),
+        merchant=write.merchant_party,
         customer=write.customer_party(payment.customer),
         number=payment.number,
         status=status,

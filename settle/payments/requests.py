@@ -35,7 +35,7 @@ from settle.tenants.models import Merchant
 
 from .links import secure_link_create, secure_link_url
 from .models import LinkPurpose
-from .receipts import invoice_document
+from .receipts import invoice_documents
 
 _REFUSALS = {
     InvoiceStatus.DRAFT: "Invoice {number} is a draft: issue it before sending it.",
@@ -163,14 +163,8 @@ def _pdfs(merchant: Merchant, sending: Sending, invoices: Sequence[Invoice]) -> 
     """Each invoice's PDF, for an e-mail; other channels carry none."""
     if sending.channel != MessageChannel.EMAIL:
         return []
-    return [
-        Attachment(
-            f"{invoice.number}.pdf",
-            invoice_pdf(invoice_document(merchant=merchant, invoice_id=invoice.pk)),
-            "application/pdf",
-        )
-        for invoice in invoices
-    ]
+    documents = invoice_documents(merchant=merchant, invoices=invoices)
+    return [Attachment(f"{doc.number}.pdf", invoice_pdf(doc), "application/pdf") for doc in documents]
 
 
 def _sent_summary(what: str, message: Message) -> str:

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core import mail
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from settle.core.errors import InvalidInput, NotAllowed, NotFound, SettleError
 from settle.core.idempotency import IdempotencyConflict
@@ -383,3 +385,23 @@ def test_a_plain_message_uses_a_saved_reply_in_its_language(
         language="fr",
     )
     assert message.language == "fr" and message.body == f"Bonjour Ann Customer, votre vélo est prêt. {merchant.name}"
+
+
+def test_a_statement_by_email_reads_its_invoices_in_a_fixed_number_of_queries(
+    merchant: Merchant, customer: Customer, contact: Contact
+) -> None:
+    def queries_to_send(count: int) -> int:
+        invoices = [make_invoice(merchant, customer, 10_00) for _ in range(count)]
+        with CaptureQueriesContext(connection) as captured:
+            statement_request_send(
+                merchant=merchant,
+                customer_id=customer.pk,
+                invoice_ids=[i.pk for i in invoices],
+                channel="email",
+                contact_id=contact.pk,
+            )
+        return len(captured.captured_queries)
+
+    one, six = queries_to_send(1), queries_to_send(6)
+
+    assert six == one  # the link's invoices and the message's attachments go in one statement each
