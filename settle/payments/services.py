@@ -66,7 +66,8 @@ def gateway_idempotency_key(*, merchant: Merchant, key: str) -> str:
 def _merchant_key(gateway_key: str) -> tuple[int, str] | None:
     """The merchant id and key a `gateway_idempotency_key` was made from, or None."""
     merchant_id, _, key = gateway_key.removeprefix("settle-").partition("-")
-    if gateway_key.startswith("settle-") and merchant_id.isdigit() and key:
+    well_formed = gateway_key.startswith("settle-") and merchant_id.isascii() and merchant_id.isdigit() and key
+    if well_formed and len(merchant_id) <= 18:
         return int(merchant_id), key
     return None
 

@@ -237,3 +237,8 @@ def test_processing_a_refund_event_asks_the_gateway_only_after_commit(
         nudged = refund_news(gateway_key=gateway_idempotency_key(merchant=merchant, key="r-1"))
 
     assert nudged is not None and nudged.pk == pending.pk and asked == []
+
+
+@pytest.mark.parametrize("key", ["settle-²-r-1", "settle-" + "9" * 40 + "-r-1", "settle--r-1", "other-1-r-1"])
+def test_refund_news_about_a_key_not_ours_is_nothing(db: None, key: str) -> None:
+    assert refund_news(gateway_key=key) is None
