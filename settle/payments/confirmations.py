@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 from django.db import transaction
 from django.urls import reverse
@@ -26,7 +25,7 @@ from settle.customers.models import Contact, Customer
 from settle.invoicing.models import COLLECTIBLE_STATUSES, Invoice
 from settle.messaging.models import Message, MessageChannel, Purpose
 from settle.messaging.selectors import language_codes, merchant_language
-from settle.messaging.services import message_queue, message_send_test
+from settle.messaging.services import message_queue
 from settle.notifications.models import Notification, NotificationKind
 from settle.notifications.services import merchant_notify
 from settle.tenants.models import Merchant
@@ -253,25 +252,6 @@ def _confirmation_context(payment: Payment, invoices: Sequence[Invoice], receipt
             context["invoice.total"] = invoices[0].total
             context["invoice.due_date"] = invoices[0].due_date
     return context
-
-
-def payment_confirmation_send_test(
-    *, merchant: Merchant, to: str, actor: Any = None, now: dt.datetime | None = None
-) -> Message:
-    """Send the confirmation message as customers get it, with sample values, to an e-mail address
-    or mobile number the merchant typed (e-mail when it has an "@"). Raises InvalidInput (field
-    "to") for a blank or malformed address."""
-    to = to.strip()
-    if not to:
-        raise InvalidInput("Enter an e-mail address or a mobile number to send the test to.", field="to")
-    return message_send_test(
-        merchant=merchant,
-        channel=MessageChannel.EMAIL if "@" in to else MessageChannel.SMS,
-        to=to,
-        purpose=Purpose.PAYMENT_CONFIRMATION,
-        actor=actor,
-        now=now,
-    )
 
 
 @transaction.atomic

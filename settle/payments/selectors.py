@@ -81,6 +81,12 @@ def secure_links_live(*, merchant: Merchant, customer_id: int, now: dt.datetime)
     )
 
 
+def invoice_has_public_link(*, merchant: Merchant, invoice_id: int) -> bool:
+    """Whether the invoice is a quick payment with a public link: one the merchant shares anywhere,
+    that anyone may pay through and that never offers the customer's saved methods."""
+    return SecureLinkInvoice.objects.filter(merchant=merchant, invoice_id=invoice_id, link__public=True).exists()
+
+
 def applications_for_invoice(*, merchant: Merchant, invoice_id: int) -> QuerySet[Application]:
     """What paid an invoice: payments and credit memos, with amounts still applied."""
     return (

@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from settle.core.tenancy import all_merchants, merchant_scope
 from settle.customers.models import Activity, Contact, Customer
+from settle.customers.services import contact_save
 from settle.invoicing.models import Invoice
 from settle.invoicing.services import invoice_void
 from settle.messaging.models import LocalSms, Message, MessageAttachment, MessageStatus
@@ -163,6 +164,25 @@ def test_another_merchants_invoice_is_not_found(owner: Client, other_merchant: M
     assert owner.get(send_url(theirs)).status_code == 404
     assert owner.post(send_url(theirs), {"body": "{payment.link}"}).status_code == 404
     assert outbox_rows()["Message"] == 0
+
+
+def test_another_merchants_or_customers_contact_is_not_found(
+    owner: Client, merchant: Merchant, invoice: Invoice, other_merchant: Merchant
+) -> None:
+    with merchant_scope(other_merchant):
+        theirs = make_customer(other_merchant)
+        their_contact = contact_save(merchant=other_merchant, customer_id=theirs.pk, name="X", email="x@example.com")
+    bob = make_customer(merchant, "Bob")
+    bobs_contact = contact_save(merchant=merchant, customer_id=bob.pk, name="Bob", email="bob@example.com")
+    form = page_form(owner, invoice, "email")
+    with writes_nothing():
+        for contact_id in (their_contact.pk, bobs_contact.pk, "abc"):
+            assert owner.post(send_url(invoice), form | {"contact": contact_id}).status_code == 404, contact_id
+
+
+def test_the_message_is_in_the_language_of_its_wording(owner: Client, invoice: Invoice) -> None:
+    owner.post(send_url(invoice, "link"), page_form(owner, invoice, "link") | {"language": "fr"})
+    assert Message.objects.get().language == "fr"
 
 
 def test_the_invoice_page_offers_send(owner: Client, invoice: Invoice) -> None:

@@ -17,6 +17,7 @@ from django.urls import reverse
 from settle.core import clock
 from settle.core.money import Money
 from settle.core.tenancy import all_merchants, merchant_scope
+from settle.messaging.models import Message, Purpose
 from settle.payments.models import PaymentSettings
 from settle.payments.payment_settings import payment_settings_get, payment_settings_update
 from settle.tenants.models import Membership, Merchant, Role
@@ -261,3 +262,39 @@ def test_the_page_costs_a_bounded_number_of_queries(owner_client: Client, mercha
     assert blank < first
     assert configured == blank + 1  # who last changed them
     assert configured <= 8
+
+
+def test_a_test_of_the_confirmation_is_sent_by_the_channel_chosen(owner_client: Client, merchant: Merchant) -> None:
+    payment_settings_get(merchant=merchant)
+    before = stored(merchant)
+
+    by_email = owner_client.post(URL, {"send_test": "1", "channel": "email", "to": "Me@Example.com"}, follow=True)
+    by_text = owner_client.post(URL, {"send_test": "1", "channel": "sms", "to": "(212) 555-0123"}, follow=True)
+
+    assert "Test confirmation queued to me@example.com." in by_email.content.decode()
+    assert "Test confirmation queued to +12125550123." in by_text.content.decode()
+    sent = Message.objects.order_by("pk")
+    assert [(m.channel, m.recipient, m.purpose, m.is_test) for m in sent] == [
+        ("email", "me@example.com", Purpose.PAYMENT_CONFIRMATION, True),
+        ("sms", "+12125550123", Purpose.PAYMENT_CONFIRMATION, True),
+    ]
+    assert sent[0].subject == "[Test] Thank you for your payment" and "Alex Sample" in sent[0].body
+    assert stored(merchant) == before  # the settings are untouched
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "error"),
+    [
+        ({"channel": "email", "to": "nobody@"}, "to", "“nobody@” is not a valid e-mail address."),
+        ({"channel": "email", "to": ""}, "to", "This field is required."),
+        ({"channel": "fax", "to": "me@example.com"}, "channel", "Select a valid choice."),
+    ],
+)
+def test_a_test_that_cannot_be_sent_shows_why(
+    owner_client: Client, data: dict[str, str], field: str, error: str
+) -> None:
+    response = owner_client.post(URL, {"send_test": "1", **data})
+
+    assert response.status_code == 200
+    assert error in response.context["test_form"].errors[field][0]
+    assert error in response.content.decode() and not Message.objects.exists()

@@ -142,7 +142,7 @@ def test_read_only_staff_cannot_send(viewer: Client, customer: Customer, contact
     assert b"Request a payment method" not in profile.content
 
 
-def test_another_merchants_customer_or_contact_is_not_found(
+def test_another_merchants_customer_or_anothers_contact_is_not_found(
     owner: Client, customer: Customer, other_merchant: Merchant
 ) -> None:
     with merchant_scope(other_merchant):
@@ -153,7 +153,17 @@ def test_another_merchants_customer_or_contact_is_not_found(
     assert owner.get(request_url(theirs)).status_code == 404
     assert owner.post(request_url(theirs), data).status_code == 404
     assert owner.post(request_url(customer), data | {"contact": str(their_contact.pk)}).status_code == 404
+    bob = make_customer(customer.merchant, "Bob")
+    bobs_contact = contact_save(merchant=customer.merchant, customer_id=bob.pk, name="Bob", email="bob@example.com")
+    assert owner.post(request_url(customer), data | {"contact": str(bobs_contact.pk)}).status_code == 404
     assert outbox_rows()["Message"] == 0
+
+
+def test_the_message_is_in_the_language_of_its_wording(owner: Client, customer: Customer, contact: Contact) -> None:
+    form = page_form(owner, customer)
+    assert form["language"] == "en"
+    owner.post(request_url(customer), form | {"language": "fr"})
+    assert Message.objects.get().language == "fr"
 
 
 def saved_visa(merchant: Merchant, customer: Customer, name: str = "Mary's business Visa") -> SavedMethod:

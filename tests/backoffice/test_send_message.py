@@ -89,6 +89,15 @@ def test_customers_are_found_by_name_or_by_phone_however_it_is_typed(
     assert owner.get(compose()).context["results"] == []
 
 
+@pytest.mark.parametrize("typed", ["((((", "----", "( ) . +", "   "])
+def test_a_search_of_nothing_searchable_finds_nobody(owner: Client, merchant: Merchant, typed: str) -> None:
+    make_customer(merchant, "Mary Major", phones=["+1 514 555 0199"])
+
+    page = owner.get(compose(q=typed))
+
+    assert page.status_code == 200 and page.context["results"] == []
+
+
 # ---- A plain message ----
 
 
@@ -298,6 +307,68 @@ def test_one_invoice_goes_with_its_own_pay_link(
     assert Message.objects.get().concerns_invoice_id == invoice.pk
 
 
+@pytest.mark.parametrize(
+    ("opened_with", "ticked", "sent_as"), [(2, 1, LinkPurpose.PAY_INVOICE), (1, 2, LinkPurpose.PAY_STATEMENT)]
+)
+def test_untouched_wording_follows_what_the_ticks_make_of_the_send(
+    owner: Client,
+    merchant: Merchant,
+    customer: Customer,
+    contact: Contact,
+    opened_with: int,
+    ticked: int,
+    sent_as: str,
+) -> None:
+    invoices = [make_invoice(merchant, customer, 1000), make_invoice(merchant, customer, 2000)]
+    url = compose(customer=customer.pk, channel="email", invoice=[i.pk for i in invoices[:opened_with]])
+    form = page_form(owner, url)
+    form["body"] = form["body"].replace("\n", "\r\n")  # as a browser sends a text box back
+
+    response = owner.post(url, form | {"invoices": [i.pk for i in invoices[:ticked]]})
+
+    assert response.status_code == 302
+    assert SecureLink.objects.get().purpose == sent_as
+    message = Message.objects.get()
+    expected = Purpose.STATEMENT if ticked > 1 else Purpose.PAYMENT_REQUEST
+    assert message.purpose == expected and "{" not in message.body + message.subject
+
+
+@pytest.mark.parametrize(
+    ("opened_with", "ticked", "error"),
+    [(2, 1, "One invoice goes as a payment request"), (1, 2, "Several invoices go as one statement")],
+)
+def test_edited_wording_is_not_sent_as_something_else_when_the_ticks_change_it(
+    owner: Client,
+    merchant: Merchant,
+    customer: Customer,
+    contact: Contact,
+    opened_with: int,
+    ticked: int,
+    error: str,
+) -> None:
+    invoices = [make_invoice(merchant, customer, 1000), make_invoice(merchant, customer, 2000)]
+    url = compose(customer=customer.pk, channel="email", invoice=[i.pk for i in invoices[:opened_with]])
+    chosen = [i.pk for i in invoices[:ticked]]
+    form = page_form(owner, url)
+    edited = form | {"body": "Thanks! " + form["body"], "invoices": chosen}
+
+    with writes_nothing():
+        before = sent_rows()
+        response = owner.post(url, edited)
+        assert sent_rows() == before
+
+    assert response.status_code == 200
+    [refusal] = response.context["form"].errors["invoices"]
+    assert refusal.startswith(error)
+    restart = compose(customer=customer.pk, invoice=chosen, kind="invoices", channel="email")
+    assert (
+        response.context["restart"] == restart
+        and f'href="{restart}"'.replace("&", "&amp;") in response.content.decode()
+    )
+    started_over = owner.post(restart, page_form(owner, restart))
+    assert started_over.status_code == 302 and Message.objects.count() == 1
+
+
 def test_an_invoice_paid_since_the_page_was_drawn_is_refused_with_its_reason(
     owner: Client, merchant: Merchant, customer: Customer, contact: Contact
 ) -> None:
@@ -344,6 +415,16 @@ def test_another_merchants_customer_contact_or_invoice_is_not_found(
         assert sent_rows() == before
 
 
+def test_another_customers_contact_is_not_found(
+    owner: Client, merchant: Merchant, customer: Customer, contact: Contact
+) -> None:
+    bob = make_customer(merchant, "Bob")
+    bobs_contact = contact_save(merchant=merchant, customer_id=bob.pk, name="Bob", email="bob@example.com")
+    url = compose(customer=customer.pk, kind="message", channel="email")
+    with writes_nothing():
+        assert owner.post(url, page_form(owner, url, body="Hi", contact=bobs_contact.pk)).status_code == 404
+
+
 # ---- Quick payment ----
 
 
@@ -368,6 +449,25 @@ def test_quick_payment_shows_a_public_link_to_copy_that_opens_the_pay_page(
     send = reverse("backoffice:invoice_send", args=[invoice.pk])
     assert f'href="{send}?channel=sms"' in page and f'href="{send}?channel=email"' in page
     assert opens_the_pay_page(message.share_url)
+
+
+PUBLIC = "This link is public"
+
+
+def test_an_invoices_copied_link_is_not_called_public(
+    owner: Client, merchant: Merchant, customer: Customer, contact: Contact
+) -> None:
+    invoice = make_invoice(merchant, customer)
+    url = reverse("backoffice:invoice_send", args=[invoice.pk]) + "?channel=link"
+    owner.post(url, page_form(owner, url))
+    copied = Message.objects.get()
+    assert not SecureLink.objects.get().public
+
+    page = owner.get(reverse("backoffice:quick_request_link", args=[copied.pk]))
+
+    assert page.status_code == 200 and copied.share_url in page.content.decode()
+    assert PUBLIC not in page.content.decode()
+    assert PUBLIC in owner.get(quick(owner, customer)["Location"]).content.decode()
 
 
 def test_a_double_submitted_quick_payment_makes_one_request(owner: Client, customer: Customer) -> None:

@@ -20,7 +20,14 @@ from settle.customers.models import Customer
 from settle.messaging import selectors, services
 from settle.messaging.channels.base import channel_class
 from settle.messaging.channels.sms import LocalSmsChannel
-from settle.messaging.models import TEMPLATE_PURPOSES, MessageChannel, MessageStatus, MessageTemplate, Purpose
+from settle.messaging.models import (
+    TEMPLATE_PURPOSES,
+    Message,
+    MessageChannel,
+    MessageStatus,
+    MessageTemplate,
+    Purpose,
+)
 from settle.messaging.placeholders import placeholders_for
 
 from .common import add_domain_error, current, get_scoped_or_404, merchant_required
@@ -88,6 +95,29 @@ class TestSendForm(forms.Form):
         initial=MessageChannel.EMAIL,
     )
     to = forms.CharField(label="Send to", max_length=254, help_text="An e-mail address or a mobile number.")
+
+
+def sample_send(
+    request: HttpRequest, form: TestSendForm, *, template_id: int | None = None, purpose: str = ""
+) -> Message | None:
+    """The test the bound `form` asks for, sent with sample values: of template `template_id`, else
+    of the wording a message for `purpose` gets by default. None when it cannot be sent, the reason
+    on the form."""
+    if not form.is_valid():
+        return None
+    merchant, _ = current(request)
+    try:
+        return services.message_send_test(
+            merchant=merchant,
+            template_id=template_id,
+            purpose=purpose,
+            channel=form.cleaned_data["channel"],
+            to=form.cleaned_data["to"],
+            actor=request.user,
+        )
+    except SettleError as error:
+        add_domain_error(form, error)
+        return None
 
 
 @merchant_required
@@ -258,21 +288,10 @@ def message_template_starters(request: HttpRequest) -> HttpResponse:
 @change_role_for_post
 def message_template_test(request: HttpRequest, pk: int) -> HttpResponse:
     """Send the template with sample values to the address or number given."""
-    merchant, _ = current(request)
     template = get_scoped_or_404(MessageTemplate, request, pk)
     form = TestSendForm(request.POST)
-    if form.is_valid():
-        try:
-            sent = services.message_send_test(
-                merchant=merchant,
-                template_id=template.pk,
-                channel=form.cleaned_data["channel"],
-                to=form.cleaned_data["to"],
-                actor=request.user,
-            )
-        except SettleError as error:
-            add_domain_error(form, error)
-        else:
-            messages.success(request, f"Test message to {sent.recipient}: {sent.get_status_display().lower()}.")
-            return redirect("backoffice:message_detail", pk=sent.pk)
-    return _template_page(request, template, test_form=form)
+    sent = sample_send(request, form, template_id=template.pk)
+    if sent is None:
+        return _template_page(request, template, test_form=form)
+    messages.success(request, f"Test message to {sent.recipient}: {sent.get_status_display().lower()}.")
+    return redirect("backoffice:message_detail", pk=sent.pk)

@@ -16,13 +16,14 @@ from settle.core.contact_points import region_of_locale
 from settle.core.errors import SettleError
 from settle.core.money import Money
 from settle.gateways.registry import gateway_names
-from settle.payments.confirmations import payment_confirmation_send_test
+from settle.messaging.models import Purpose
 from settle.payments.models import PaymentSettings
 from settle.payments.payment_settings import payment_settings_get, payment_settings_update
 from settle.payments.social import HANDLE_FIELDS, handle_normalize, social_options
 from settle.tenants.models import Merchant
 
 from .common import MoneyField, add_domain_error, current, set_form_currency
+from .messaging import TestSendForm, sample_send
 from .settings import admin_for_post
 
 
@@ -98,14 +99,6 @@ class PaymentSettingsForm(forms.Form):
         return data
 
 
-class ConfirmationTestForm(forms.Form):
-    test_to = forms.CharField(
-        label="Send a test to",
-        max_length=254,
-        help_text="An e-mail address or a mobile number. The test uses sample values and a sample receipt link.",
-    )
-
-
 @admin_for_post
 def payment_settings(request: HttpRequest) -> HttpResponse:
     merchant, membership = current(request)
@@ -118,17 +111,10 @@ def payment_settings(request: HttpRequest) -> HttpResponse:
         merchant=merchant,
         editable=editable,
     )
-    test_form = ConfirmationTestForm(request.POST if sending_test else None)
-    if sending_test and test_form.is_valid():
-        try:
-            sent = payment_confirmation_send_test(
-                merchant=merchant, to=test_form.cleaned_data["test_to"], actor=request.user, now=clock.now()
-            )
-        except SettleError as error:
-            test_form.add_error("test_to", error.message)
-        else:
-            messages.success(request, f"Test confirmation queued to {sent.recipient}.")
-            return redirect("backoffice:settings_payments")
+    test_form = TestSendForm(request.POST if sending_test else None)
+    if sending_test and (sent := sample_send(request, test_form, purpose=Purpose.PAYMENT_CONFIRMATION)):
+        messages.success(request, f"Test confirmation queued to {sent.recipient}.")
+        return redirect("backoffice:settings_payments")
     if form.is_bound and form.is_valid():
         try:
             payment_settings_update(

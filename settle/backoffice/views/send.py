@@ -9,6 +9,7 @@ without JavaScript."""
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Sequence
 from typing import Any, cast
@@ -35,10 +36,19 @@ from settle.payments.requests import (
     quick_payment_request_send,
     statement_request_send,
 )
+from settle.payments.selectors import invoice_has_public_link
 from settle.tenants.models import Merchant
 
-from ..forms_money import PositiveMoneyField
-from .common import IdempotentForm, add_domain_error, current, get_scoped_or_404, merchant_required, money_role_required
+from ..forms_money import QuickRequestForm
+from .common import (
+    IdempotentForm,
+    add_domain_error,
+    current,
+    get_scoped_or_404,
+    merchant_required,
+    money_role_required,
+    set_form_currency,
+)
 from .money_common import query_id, query_ids
 
 # What each channel sends to: the contact's address field and how the typed address is asked for.
@@ -55,12 +65,20 @@ KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 SEARCH_RESULTS = 20
 PHONE_LIKE = re.compile(r"[\d\s().+-]{4,}")
+# Why open invoices ticked on submit cannot go with the wording the page showed, by what the ticks
+# make of the send.
+TICKS_CHANGED: dict[str, str] = {
+    Purpose.PAYMENT_REQUEST: "One invoice goes as a payment request, but this message was written for a statement "
+    "of several. Tick them again, or start over with this invoice for a payment request’s wording.",
+    Purpose.STATEMENT: "Several invoices go as one statement, but this message was written for a payment request "
+    "of one. Tick just one again, or start over with these invoices for a statement’s wording.",
+}
 
 
 class ServiceCheckedChoice:
     """Offers the usual choices but lets any id through: the service says why one cannot be used
-    (no e-mail address, paid since the page was drawn, another customer's) better than "not one of
-    the available choices"."""
+    (no e-mail address, paid since the page was drawn, another customer's invoice) better than "not
+    one of the available choices"."""
 
     def valid_value(self, value: Any) -> bool:
         return True
@@ -75,10 +93,13 @@ class InvoiceChoiceField(ServiceCheckedChoice, forms.TypedMultipleChoiceField):
 
 
 class SendForm(IdempotentForm):
+    """Who to send to and the wording, in the language it is written in (a template's own)."""
+
     contact = ContactChoiceField(label="Contact", coerce=int, empty_value=None, required=False)
     to = forms.CharField(required=False, max_length=254)
     subject = forms.CharField(required=False, max_length=200)
     body = forms.CharField(label="Message", max_length=20_000, widget=forms.Textarea(attrs={"rows": 10}))
+    language = forms.ChoiceField(choices=settings.LANGUAGES, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, channel: str, customer: Customer, contacts: list[Contact], **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -102,16 +123,15 @@ class SendForm(IdempotentForm):
 
 
 class ComposeForm(SendForm):
-    """The New message form: the Send form, plus the amount and reference of a payment request or
-    the open invoices to send, and the language of the wording (a saved reply's own)."""
-
-    language = forms.ChoiceField(choices=settings.LANGUAGES, widget=forms.HiddenInput)
+    """The New message form: the Send form, plus the amount and reference of a payment request (the
+    quick payment form's) or the open invoices to send."""
 
     def __init__(self, *args: Any, kind: str, merchant: Merchant, invoices: Sequence[Invoice], **kwargs: Any):
         super().__init__(*args, **kwargs)
         if kind == "request":
-            self.fields["amount"] = PositiveMoneyField(currency=merchant.currency, locale=merchant.locale)
-            self.fields["reference"] = forms.CharField(max_length=60, label="Reference number")
+            for name in ("amount", "reference"):
+                self.fields[name] = copy.deepcopy(QuickRequestForm.base_fields[name])
+            set_form_currency(self, merchant.currency, merchant.locale)
         elif kind == "invoices":
             choices = [(i.pk, f"{i.number} · {i.balance.format(merchant.locale)}") for i in invoices]
             self.fields["invoices"] = InvoiceChoiceField(
@@ -119,7 +139,7 @@ class ComposeForm(SendForm):
             )
 
 
-def _recipients(merchant: Merchant, customer_id: int, channel: str) -> list[Contact]:
+def recipients(merchant: Merchant, customer_id: int, channel: str) -> list[Contact]:
     """The customer's contacts who can receive `channel`, the default billing contact first."""
     contacts = contacts_for_customer(merchant=merchant, customer_id=customer_id)
     address = ADDRESSED.get(channel)
@@ -127,7 +147,9 @@ def _recipients(merchant: Merchant, customer_id: int, channel: str) -> list[Cont
     return sorted(usable, key=lambda c: not c.is_default_billing)
 
 
-def _initial(customer: Customer, channel: str, contacts: list[Contact], wording: TemplateText) -> dict[str, Any]:
+def send_initial(customer: Customer, channel: str, contacts: list[Contact], wording: TemplateText) -> dict[str, Any]:
+    """A Send form as it starts: to the first of `contacts`, else typed to the customer's own
+    address for `channel`, in `wording`."""
     typed: dict[str, str] = {MessageChannel.EMAIL: customer.primary_email, MessageChannel.SMS: customer.primary_phone}
     return {
         "contact": contacts[0].pk if contacts else None,
@@ -138,12 +160,26 @@ def _initial(customer: Customer, channel: str, contacts: list[Contact], wording:
     }
 
 
-def _channel(request: HttpRequest, allowed: Sequence[str] = tuple(MessageChannel.values)) -> str:
+def default_wording(merchant: Merchant, purpose: str) -> TemplateText:
+    """The wording a message for `purpose` starts with: the merchant's default, in their language."""
+    return template_text_for(merchant=merchant, purpose=purpose, language=merchant_language(merchant))
+
+
+def channel_asked(request: HttpRequest, allowed: Sequence[str] = tuple(MessageChannel.values)) -> str:
+    """The channel in the address (`?channel=`) when it is one of `allowed`, else e-mail."""
     channel = request.GET.get("channel", "")
     return channel if channel in allowed else MessageChannel.EMAIL
 
 
-def _chosen(request: HttpRequest, channel: str, values: dict[str, Any]) -> dict[str, Any]:
+def contact_posted_or_404(request: HttpRequest, customer_id: int) -> None:
+    """A posted contact that is not one of the customer's is missing, exactly as in a URL: the form
+    offers only theirs, so another merchant's or another customer's id was never on the page."""
+    contact_id = request.POST.get("contact", "") if request.method == "POST" else ""
+    if contact_id:
+        get_scoped_or_404(Contact, request, contact_id, customer_id=customer_id)
+
+
+def sender_choices(request: HttpRequest, channel: str, values: dict[str, Any]) -> dict[str, Any]:
     """What the sender chose on a Send form, as the sending services take it."""
     merchant, _ = current(request)
     return {
@@ -163,22 +199,20 @@ def _chosen(request: HttpRequest, channel: str, values: dict[str, Any]) -> dict[
 def invoice_send(request: HttpRequest, pk: int) -> HttpResponse:
     merchant, _ = current(request)
     invoice = get_scoped_or_404(Invoice, request, pk)
-    channel = _channel(request)
-    contacts = _recipients(merchant, invoice.customer_id, channel)
-    wording = template_text_for(
-        merchant=merchant, purpose=Purpose.PAYMENT_REQUEST, language=merchant_language(merchant)
-    )
+    channel = channel_asked(request)
+    contact_posted_or_404(request, invoice.customer_id)
+    contacts = recipients(merchant, invoice.customer_id, channel)
     form = SendForm(
         request.POST if request.method == "POST" else None,
         channel=channel,
         customer=invoice.customer,
         contacts=contacts,
-        initial=_initial(invoice.customer, channel, contacts, wording),
+        initial=send_initial(invoice.customer, channel, contacts, default_wording(merchant, Purpose.PAYMENT_REQUEST)),
     )
     shared = None
     if form.is_bound and form.is_valid():
         try:
-            message = payment_request_send(invoice_id=invoice.pk, **_chosen(request, channel, form.cleaned_data))
+            message = payment_request_send(invoice_id=invoice.pk, **sender_choices(request, channel, form.cleaned_data))
         except SettleError as error:
             add_domain_error(form, error)
         else:
@@ -222,36 +256,68 @@ def _ids_of_merchant_or_404(request: HttpRequest, model: type[Model], ids: Seque
         raise Http404
 
 
-def _wording(
-    request: HttpRequest, merchant: Merchant, kind: str, invoice_ids: Sequence[int]
-) -> tuple[TemplateText, str]:
-    """The subject and body the form starts with, and the purpose whose templates fit: the chosen
-    saved reply (`?template=`), else the merchant's default for what is being sent."""
-    purpose = {"message": Purpose.SAVED_REPLY, "request": Purpose.PAYMENT_REQUEST}.get(kind) or (
-        Purpose.STATEMENT if len(invoice_ids) > 1 else Purpose.PAYMENT_REQUEST
-    )
+def _purpose(kind: str, invoice_ids: Sequence[int]) -> str:
+    """What is sent: a plain message, or a payment request (an amount and a reference, or one open
+    invoice), or a statement (several open invoices)."""
+    if kind == "message":
+        return Purpose.SAVED_REPLY
+    return Purpose.STATEMENT if kind == "invoices" and len(invoice_ids) > 1 else Purpose.PAYMENT_REQUEST
+
+
+def _wording(request: HttpRequest, merchant: Merchant, kind: str, purpose: str) -> TemplateText:
+    """The subject and body the form starts with: the chosen saved reply (`?template=`), else the
+    merchant's default for `purpose`."""
     template_id = query_id(request, "template")
-    language = merchant_language(merchant)
     if template_id is None and kind == "message":
-        return TemplateText("", "", "", language, None), purpose  # a blank page until a reply is picked
+        return TemplateText("", "", "", merchant_language(merchant), None)  # a blank page until a reply is picked
     if template_id is None:
-        return template_text_for(merchant=merchant, purpose=purpose, language=language), purpose
+        return default_wording(merchant, purpose)
     chosen = get_scoped_or_404(MessageTemplate, request, template_id)
-    wording = TemplateText(chosen.name, chosen.subject, chosen.body, chosen.language, chosen.pk)
-    return wording, purpose
+    return TemplateText(chosen.name, chosen.subject, chosen.body, chosen.language, chosen.pk)
 
 
-def _send(request: HttpRequest, customer: Customer, kind: str, channel: str, values: dict[str, Any]) -> Message:
-    sending = _chosen(request, channel, values)
-    if kind == "request":
-        return quick_payment_request_send(
-            customer_id=customer.pk, amount=values["amount"], reference=values["reference"], **sending
-        )
-    if kind == "invoices" and len(values["invoices"]) == 1:
+def _same_text(posted: str, shown: str) -> bool:
+    """Whether a text box came back as it was shown: browsers send line ends as CRLF, and the form
+    strips both ends."""
+    return posted.replace("\r\n", "\n").strip() == shown.replace("\r\n", "\n").strip()
+
+
+def _worded_for_ticks(merchant: Merchant, shown: str, values: dict[str, Any]) -> dict[str, Any] | None:
+    """The open invoices form's values, worded for what the ticked invoices make of the send (one: a
+    payment request, several: a statement) when that is not `shown`, the purpose of the invoices the
+    page was opened with: the new purpose's default wording takes the place of the untouched
+    default. None when the sender had edited the body, which then no longer fits what is sent."""
+    ticked = _purpose("invoices", values["invoices"])
+    if ticked == shown:
+        return values
+    was = default_wording(merchant, shown)
+    if not _same_text(values["body"], was.body):
+        return None
+    wording = default_wording(merchant, ticked)
+    replaced = {"body": wording.body, "language": wording.language}
+    if values.get("subject") is not None and _same_text(values["subject"], was.subject):
+        replaced["subject"] = wording.subject
+    return values | replaced
+
+
+def _send(
+    request: HttpRequest, form: ComposeForm, customer: Customer, kind: str, channel: str, values: dict[str, Any]
+) -> Message | None:
+    """Send what the form asks for; None when the service refuses, its reason shown on the form."""
+    sending = sender_choices(request, channel, values)
+    try:
+        if kind == "request":
+            return quick_payment_request_send(
+                customer_id=customer.pk, amount=values["amount"], reference=values["reference"], **sending
+            )
+        if kind == "message":
+            return customer_message_send(customer_id=customer.pk, **sending)
+        if _purpose(kind, values["invoices"]) == Purpose.STATEMENT:
+            return statement_request_send(customer_id=customer.pk, invoice_ids=values["invoices"], **sending)
         return payment_request_send(customer_id=customer.pk, invoice_id=values["invoices"][0], **sending)
-    if kind == "invoices":
-        return statement_request_send(customer_id=customer.pk, invoice_ids=values["invoices"], **sending)
-    return customer_message_send(customer_id=customer.pk, **sending)
+    except SettleError as error:
+        add_domain_error(form, error)
+        return None
 
 
 @money_role_required
@@ -263,20 +329,22 @@ def message_new(request: HttpRequest) -> HttpResponse:
     customer_id = query_id(request, "customer")
     if customer_id is None:
         query = request.GET.get("q", "")[:100]
-        results = customer_list(merchant=merchant, search=_search_text(query))[:SEARCH_RESULTS] if query.strip() else []
+        search = _search_text(query)
+        results = customer_list(merchant=merchant, search=search)[:SEARCH_RESULTS] if search else []
         return render(request, "backoffice/send/message_new.html", {"query": query, "results": results})
     customer = get_scoped_or_404(Customer, request, customer_id)
     selected = query_ids(request, "invoice")
     kind = request.GET.get("kind", "")
     if kind not in KINDS:
         kind = "invoices" if selected else "message"
-    channel = _channel(request, KINDS[kind][1])
-    contacts = _recipients(merchant, customer.pk, channel)
+    channel = channel_asked(request, KINDS[kind][1])
+    contacts = recipients(merchant, customer.pk, channel)
     invoices = list(open_invoices(merchant=merchant, customer_id=customer.pk))
-    wording, purpose = _wording(request, merchant, kind, selected)
+    purpose = _purpose(kind, selected)
+    wording = _wording(request, merchant, kind, purpose)
     data = request.POST if request.method == "POST" else None
+    contact_posted_or_404(request, customer.pk)
     if data is not None:
-        _ids_of_merchant_or_404(request, Contact, data.getlist("contact"))
         _ids_of_merchant_or_404(request, Invoice, data.getlist("invoices"))
     form = ComposeForm(
         data,
@@ -286,20 +354,21 @@ def message_new(request: HttpRequest) -> HttpResponse:
         channel=channel,
         customer=customer,
         contacts=contacts,
-        initial=_initial(customer, channel, contacts, wording) | {"invoices": selected},
+        initial=send_initial(customer, channel, contacts, wording) | {"invoices": selected},
     )
-    shared = None
+    here = {"customer": customer.pk, "invoice": selected}
+    shared, restart = None, ""
     if form.is_bound and form.is_valid():
-        try:
-            message = _send(request, customer, kind, channel, form.cleaned_data)
-        except SettleError as error:
-            add_domain_error(form, error)
-        else:
+        values = _worded_for_ticks(merchant, purpose, form.cleaned_data) if kind == "invoices" else form.cleaned_data
+        if values is None:
+            ticked = form.cleaned_data["invoices"]
+            form.add_error("invoices", TICKS_CHANGED[_purpose(kind, ticked)])
+            restart = _address(here | {"invoice": ticked, "kind": kind, "channel": channel})
+        elif (message := _send(request, form, customer, kind, channel, values)) is not None:
             if channel in ADDRESSED:
                 messages.success(request, f"Sent to {customer.display_name} at {message.recipient}.")
                 return redirect("backoffice:customer_detail", pk=customer.pk)
             shared = message
-    here = {"customer": customer.pk, "invoice": selected}
     context = {
         "customer": customer,
         "form": form,
@@ -316,6 +385,7 @@ def message_new(request: HttpRequest) -> HttpResponse:
         "templates": template_list(merchant=merchant).filter(purpose__in=(purpose, Purpose.SAVED_REPLY)),
         "template_id": wording.template_id,
         "shared": shared,
+        "restart": restart,
     }
     return render(request, "backoffice/send/message_new.html", context)
 
@@ -327,8 +397,9 @@ def _address(query: dict[str, Any]) -> str:
 
 @merchant_required
 def quick_request_link(request: HttpRequest, pk: int) -> HttpResponse:
-    """A quick payment request just made: its public link to copy and share anywhere, and the
-    ways to send it to the customer."""
+    """A payment request's link just copied: the link, the ways to send it to the customer, and,
+    for a quick payment's public link, that it may be shared anywhere."""
+    merchant, _ = current(request)
     message = get_scoped_or_404(
         Message,
         request,
@@ -338,4 +409,9 @@ def quick_request_link(request: HttpRequest, pk: int) -> HttpResponse:
         concerns_invoice_id__isnull=False,
     )
     invoice = get_scoped_or_404(Invoice, request, message.concerns_invoice_id)
-    return render(request, "backoffice/send/quick_request_link.html", {"message": message, "invoice": invoice})
+    context = {
+        "message": message,
+        "invoice": invoice,
+        "public": invoice_has_public_link(merchant=merchant, invoice_id=invoice.pk),
+    }
+    return render(request, "backoffice/send/quick_request_link.html", context)
