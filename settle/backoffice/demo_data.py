@@ -60,7 +60,7 @@ from settle.payments.confirmations import paid_elsewhere_tell
 from settle.payments.models import ChargeState, PaymentMethod
 from settle.payments.payment_settings import payment_settings_update
 from settle.payments.profile_requests import payment_profile_request_send
-from settle.payments.requests import quick_payment_request_send, statement_request_send
+from settle.payments.requests import Sending, quick_payment_request_send, statement_request_send
 from settle.payments.selectors import applications_for_invoice
 from settle.payments.services import application_move_to_credit, credit_apply, payment_record, refund_create
 from settle.payments.social import HANDLE_FIELDS
@@ -1719,13 +1719,13 @@ class _History:
         def send(now: dt.datetime) -> None:
             quick_payment_request_send(
                 merchant=self.merchant,
+                sending=Sending(
+                    channel=MessageChannel.SMS if c.phone else MessageChannel.EMAIL, actor=self.owner, now=now
+                ),
                 customer_id=c.id,
                 amount=amount,
                 reference=reference,
-                channel=MessageChannel.SMS if c.phone else MessageChannel.EMAIL,
                 public=True,
-                actor=self.owner,
-                now=now,
             )
             self.counts["invoices"] += 1
             self.counts["quick payment requests"] += 1
@@ -1743,11 +1743,9 @@ class _History:
         def send(now: dt.datetime) -> None:
             statement_request_send(
                 merchant=self.merchant,
+                sending=Sending(channel=MessageChannel.EMAIL, actor=self.owner, now=now),
                 customer_id=c.id,
                 invoice_ids=[box["a"], box["b"]],
-                channel=MessageChannel.EMAIL,
-                actor=self.owner,
-                now=now,
             )
             self.counts["requests sent"] += 1
 
@@ -1759,7 +1757,9 @@ class _History:
 
         def send(now: dt.datetime) -> None:
             payment_profile_request_send(
-                merchant=self.merchant, customer_id=c.id, channel=MessageChannel.EMAIL, actor=self.owner, now=now
+                merchant=self.merchant,
+                sending=Sending(channel=MessageChannel.EMAIL, actor=self.owner, now=now),
+                customer_id=c.id,
             )
             self.counts["requests sent"] += 1
 

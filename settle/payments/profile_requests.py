@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import zoneinfo
-from typing import Any
 
 from django.db import transaction
 
@@ -29,7 +28,7 @@ from settle.tenants.models import Merchant
 from .links import secure_link_create, secure_link_url, secure_link_use
 from .models import LinkPurpose, PaymentSettings, SavedMethod, SecureLink
 from .payment_settings import KIND_FIELDS, payment_settings_get
-from .requests import send_once, sending_from, sending_queue
+from .requests import Sending, send_once, sending_queue
 from .selectors import saved_methods_for_customer
 from .vault import SAVABLE_KINDS, saved_method_add, saved_method_replace
 
@@ -61,58 +60,36 @@ def profile_request_replaces(*, merchant: Merchant, link: SecureLink) -> SavedMe
 def payment_profile_request_send(
     *,
     merchant: Merchant,
+    sending: Sending,
     customer_id: int,
-    channel: str,
-    contact_id: int | None = None,
     replaces_method_id: int | None = None,
-    to: str = "",
-    subject: str | None = None,
-    body: str | None = None,
     expires_in: dt.timedelta | None = None,
-    language: str = "",
-    idempotency_key: str | None = None,
-    actor: Any = None,
-    now: dt.datetime | None = None,
 ) -> Message:
     """Send the customer a single-use link to add a payment method, by e-mail or text message, and
     put it on their timeline and in the message log. The link lasts `expires_in` (the default and
-    bounds of `links.LIFETIMES`); `subject`/`body` are the sender's wording (else the merchant's
-    profile request template), and the body must keep `{Secure Link}`. The recipient is `to`, else
-    the contact's address, else the customer's. With `replaces_method_id` (one of the customer's
-    saved methods, not removed), the method saved through the link replaces that one.
+    bounds of `links.LIFETIMES`); the sending's `subject`/`body` are the sender's wording (else the
+    merchant's profile request template), and the body must keep `{Secure Link}`. The recipient is
+    its `to`, else the contact's address, else the customer's. With `replaces_method_id` (one of
+    the customer's saved methods, not removed), the method saved through the link replaces that one.
 
     Returns the queued message (sent after commit). Raises InvalidInput for the channel, the
     lifetime, the recipient or the wording, NotFound for another merchant's customer, another
     customer's contact or saved method, or a removed one; nothing is written then. A repeated
     `idempotency_key` (a double-clicked Send, a reloaded page) returns the first message: one link,
     one message."""
-    sending = sending_from(
-        channel=channel,
-        contact_id=contact_id,
-        to=to,
-        subject=subject,
-        body=body,
-        language=language,
-        idempotency_key=idempotency_key,
-        actor=actor,
-        now=now,
-        customer_id=customer_id,
-        expires_in=expires_in,
-        replaces_method_id=replaces_method_id,
-    )
 
-    def send() -> Message:
-        if channel not in PROFILE_REQUEST_CHANNELS:
+    def send(sending: Sending, fingerprint: str) -> Message:
+        if sending.channel not in PROFILE_REQUEST_CHANNELS:
             raise InvalidInput("Send a payment profile request by e-mail or text message.", field="channel")
         link, raw_token = secure_link_create(
             merchant=merchant,
             purpose=LinkPurpose.ADD_PAYMENT_METHOD,
             customer_id=customer_id,
-            contact_id=contact_id,
+            contact_id=sending.contact_id,
             replaces_method_id=replaces_method_id,
             expires_in=expires_in,
             single_use=True,
-            actor=actor,
+            actor=sending.actor,
             now=sending.now,
         )
         context = {
@@ -120,10 +97,11 @@ def payment_profile_request_send(
             "link.expires": link.expires_at.astimezone(zoneinfo.ZoneInfo(merchant.time_zone)),
         }
         return sending_queue(
-            merchant, sending, purpose=Purpose.PROFILE_REQUEST, customer_id=customer_id, context=context
+            merchant, sending, fingerprint, purpose=Purpose.PROFILE_REQUEST, customer_id=customer_id, context=context
         )
 
-    return send_once(merchant=merchant, sending=sending, send=send)
+    asked = {"customer_id": customer_id, "expires_in": expires_in, "replaces_method_id": replaces_method_id}
+    return send_once(merchant=merchant, sending=sending, asked=asked, send=send)
 
 
 @transaction.atomic

@@ -5,14 +5,15 @@ several open invoices), or a plain message.
 One transaction writes everything a send makes — the quick request's invoice, the link, the message
 (with the invoices' PDFs when it goes by e-mail) and the timeline entries — so a send that fails
 anywhere leaves no invoice or link nobody was sent; the message itself goes out after commit
-through the outbox. Every sender takes the form's idempotency key: a double-clicked Send or a
-reloaded page returns the first message and makes nothing more."""
+through the outbox. Every sender takes a `Sending` — what the sender chose on the form, whatever
+is sent: channel, recipient, wording, idempotency key — and what its send is about. The key makes a
+double-clicked Send or a reloaded page return the first message and make nothing more."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from babel.dates import format_date
@@ -45,61 +46,57 @@ _REFUSALS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Sending:
-    """What the sender chose, handed on to the message as it is."""
+    """What the sender chose — the channel, who to, the wording, the form's idempotency key, who
+    sends and when — the same for every kind of send, handed on to the message as it is. `subject`
+    and `body` left None take the merchant's default wording; `now` None is the time of sending."""
 
     channel: str
-    contact_id: int | None
-    to: str
-    subject: str | None
-    body: str | None
-    language: str
-    idempotency_key: str | None
-    fingerprint: str
-    actor: Any
-    now: dt.datetime
+    contact_id: int | None = None
+    to: str = ""
+    subject: str | None = None
+    body: str | None = None
+    language: str = ""
+    idempotency_key: str | None = None
+    actor: Any = None
+    now: dt.datetime | None = None
 
 
-def send_once(*, merchant: Merchant, sending: Sending, send: Callable[[], Message]) -> Message:
+# The choices that make a send's request, beside what it is about: not the key, nor who sends or when.
+_FINGERPRINTED = ("channel", "contact_id", "to", "subject", "body", "language")
+
+
+def send_once(
+    *,
+    merchant: Merchant,
+    sending: Sending,
+    asked: Mapping[str, Any],
+    send: Callable[[Sending, str], Message],
+) -> Message:
     """`send` run at most once per idempotency key, in its own transaction: a repeat returns the
     first message (IdempotencyConflict when it asked for something else), and a concurrent twin
-    loses on the message's unique key, its writes rolled back, and returns the winner's."""
-    key, fingerprint = sending.idempotency_key, sending.fingerprint
+    loses on the message's unique key, its writes rolled back, and returns the winner's.
+
+    "Something else" is judged by a fingerprint of the sender's channel, recipient and wording and
+    of `asked`, what the send is about (invoice ids, an amount…). `send` gets the sending with its
+    time fixed, so all it writes has one `now`, and that fingerprint, for `sending_queue`."""
+    chosen = {name: getattr(sending, name) for name in _FINGERPRINTED}
+    fingerprint = request_fingerprint(**chosen, **asked)
+    sending = replace(sending, now=sending.now or clock.now())
+    key = sending.idempotency_key
 
     def create() -> Message:
         replay = idempotent_replay(Message, merchant=merchant, key=key, fingerprint=fingerprint)
-        return send() if replay is None else replay
+        return send(sending, fingerprint) if replay is None else replay
 
     return idempotent_create(Message, merchant=merchant, key=key, fingerprint=fingerprint, create=create)
-
-
-def sending_from(
-    *,
-    channel: str,
-    contact_id: int | None,
-    to: str,
-    subject: str | None,
-    body: str | None,
-    language: str,
-    idempotency_key: str | None,
-    actor: Any,
-    now: dt.datetime | None,
-    **asked: Any,
-) -> Sending:
-    """The sender's choices, with a fingerprint of everything asked for (`asked` holds what the
-    send is about: invoice ids, an amount…), so a key reused for another request is refused."""
-    fingerprint = request_fingerprint(
-        channel=channel, contact_id=contact_id, to=to, subject=subject, body=body, language=language, **asked
-    )
-    return Sending(
-        channel, contact_id, to, subject, body, language, idempotency_key, fingerprint, actor, now or clock.now()
-    )
 
 
 def sending_queue(
     merchant: Merchant,
     sending: Sending,
+    fingerprint: str,
     *,
     purpose: str,
     customer_id: int,
@@ -110,8 +107,9 @@ def sending_queue(
     attachments: Sequence[Attachment] = (),
     concerns_invoice_id: int | None = None,
 ) -> Message:
-    """The message of `sending` queued in the outbox under its key and fingerprint; `body`,
-    `subject` and `language` stand in for the sender's when the send writes its own."""
+    """The message of `sending` queued in the outbox under its key and `fingerprint` (as
+    `send_once` hands them on); `body`, `subject` and `language` stand in for the sender's when the
+    send writes its own."""
     return message_queue(
         merchant=merchant,
         channel=sending.channel,
@@ -126,7 +124,7 @@ def sending_queue(
         attachments=attachments,
         concerns_invoice_id=concerns_invoice_id,
         idempotency_key=sending.idempotency_key,
-        request_fingerprint=sending.fingerprint,
+        request_fingerprint=fingerprint,
         actor=sending.actor,
         now=sending.now,
     )
@@ -176,25 +174,13 @@ def _sent_summary(what: str, message: Message) -> str:
 
 
 def payment_request_send(
-    *,
-    merchant: Merchant,
-    invoice_id: int,
-    channel: str,
-    customer_id: int | None = None,
-    contact_id: int | None = None,
-    to: str = "",
-    subject: str | None = None,
-    body: str | None = None,
-    language: str = "",
-    idempotency_key: str | None = None,
-    actor: Any = None,
-    now: dt.datetime | None = None,
+    *, merchant: Merchant, sending: Sending, invoice_id: int, customer_id: int | None = None
 ) -> Message:
     """Send invoice `invoice_id` to its customer with a new pay-invoice link, by e-mail (the
     invoice PDF attached), text message, Messenger or copy-link, and note it on the customer's
-    timeline. `subject`/`body` are the sender's wording (else the merchant's default payment
-    request); the body must keep `{payment.link}`. The recipient is `to`, else the contact's
-    address, else the customer's. With `customer_id`, the invoice must be that customer's.
+    timeline. The sending's `subject`/`body` are the sender's wording (else the merchant's default
+    payment request); the body must keep `{payment.link}`. The recipient is its `to`, else the
+    contact's address, else the customer's. With `customer_id`, the invoice must be that customer's.
 
     Returns the message: queued for e-mail and text (sent after commit), or shared / copied with
     its `share_url` for Messenger and copy-link. Raises NotAllowed for an invoice that is draft,
@@ -202,43 +188,23 @@ def payment_request_send(
     another customer's contact, InvalidInput for the channel, recipient or wording; nothing is
     written then. A repeated `idempotency_key` (a double-clicked Send, a reloaded page) returns
     the first message: one link, one message."""
-    sending = sending_from(
-        channel=channel,
-        contact_id=contact_id,
-        to=to,
-        subject=subject,
-        body=body,
-        language=language,
-        idempotency_key=idempotency_key,
-        actor=actor,
-        now=now,
-        invoice_id=invoice_id,
-        customer_id=customer_id,
-    )
 
-    def send() -> Message:
+    def send(sending: Sending, fingerprint: str) -> Message:
         [invoice] = _collectible_invoices(merchant=merchant, invoice_ids=[invoice_id], customer_id=customer_id)
-        return _invoice_request(merchant, sending, invoice)
+        return _invoice_request(merchant, sending, fingerprint, invoice)
 
-    return send_once(merchant=merchant, sending=sending, send=send)
+    asked = {"invoice_id": invoice_id, "customer_id": customer_id}
+    return send_once(merchant=merchant, sending=sending, asked=asked, send=send)
 
 
 def quick_payment_request_send(
     *,
     merchant: Merchant,
+    sending: Sending,
     customer_id: int,
     amount: Money,
     reference: str,
-    channel: str,
     public: bool = False,
-    contact_id: int | None = None,
-    to: str = "",
-    subject: str | None = None,
-    body: str | None = None,
-    language: str = "",
-    idempotency_key: str | None = None,
-    actor: Any = None,
-    now: dt.datetime | None = None,
 ) -> Message:
     """Make a quick payment request — an open invoice of `amount` for `reference`, due on receipt —
     and send it like `payment_request_send`, in the same transaction. A `public` link is the
@@ -250,37 +216,30 @@ def quick_payment_request_send(
     `payment_request_send` does), NotFound for another merchant's customer or contact; nothing is
     written then, not even an invoice number. A repeated `idempotency_key` returns the first
     message: one invoice, one link, one message."""
-    sending = sending_from(
-        channel=channel,
-        contact_id=contact_id,
-        to=to,
-        subject=subject,
-        body=body,
-        language=language,
-        idempotency_key=idempotency_key,
-        actor=actor,
-        now=now,
-        customer_id=customer_id,
-        amount=[amount.minor, amount.currency],
-        reference=reference,
-        public=public,
-    )
 
-    def send() -> Message:
+    def send(sending: Sending, fingerprint: str) -> Message:
         invoice = quick_payment_request_create(
             merchant=merchant,
             customer_id=customer_id,
             amount=amount,
             reference=reference,
-            actor=actor,
+            actor=sending.actor,
             now=sending.now,
         )
-        return _invoice_request(merchant, sending, invoice, public=public)
+        return _invoice_request(merchant, sending, fingerprint, invoice, public=public)
 
-    return send_once(merchant=merchant, sending=sending, send=send)
+    asked = {
+        "customer_id": customer_id,
+        "amount": [amount.minor, amount.currency],
+        "reference": reference,
+        "public": public,
+    }
+    return send_once(merchant=merchant, sending=sending, asked=asked, send=send)
 
 
-def _invoice_request(merchant: Merchant, sending: Sending, invoice: Invoice, *, public: bool = False) -> Message:
+def _invoice_request(
+    merchant: Merchant, sending: Sending, fingerprint: str, invoice: Invoice, *, public: bool = False
+) -> Message:
     _, raw_token = secure_link_create(
         merchant=merchant,
         purpose=LinkPurpose.PAY_INVOICE,
@@ -294,6 +253,7 @@ def _invoice_request(merchant: Merchant, sending: Sending, invoice: Invoice, *, 
     message = sending_queue(
         merchant,
         sending,
+        fingerprint,
         purpose=Purpose.PAYMENT_REQUEST,
         customer_id=invoice.customer_id,
         context={
@@ -320,19 +280,7 @@ def _invoice_request(merchant: Merchant, sending: Sending, invoice: Invoice, *, 
 
 
 def statement_request_send(
-    *,
-    merchant: Merchant,
-    customer_id: int,
-    invoice_ids: Sequence[int],
-    channel: str,
-    contact_id: int | None = None,
-    to: str = "",
-    subject: str | None = None,
-    body: str | None = None,
-    language: str = "",
-    idempotency_key: str | None = None,
-    actor: Any = None,
-    now: dt.datetime | None = None,
+    *, merchant: Merchant, sending: Sending, customer_id: int, invoice_ids: Sequence[int]
 ) -> Message:
     """Send the customer one link to pay several of their open invoices together (a statement
     link), by e-mail — the invoices listed under the message, each one's PDF attached — text
@@ -344,21 +292,8 @@ def statement_request_send(
     without the link, the channel or the recipient; NotAllowed for an invoice that is draft, paid,
     void, uncollectible or another customer's; NotFound for another merchant's customer, invoice
     or contact. Nothing is written then. A repeated `idempotency_key` returns the first message."""
-    sending = sending_from(
-        channel=channel,
-        contact_id=contact_id,
-        to=to,
-        subject=subject,
-        body=body,
-        language=language,
-        idempotency_key=idempotency_key,
-        actor=actor,
-        now=now,
-        customer_id=customer_id,
-        invoice_ids=sorted(set(invoice_ids), key=str),
-    )
 
-    def send() -> Message:
+    def send(sending: Sending, fingerprint: str) -> Message:
         customer = _customer(merchant=merchant, customer_id=customer_id)
         if not invoice_ids:
             raise InvalidInput("Choose the invoices to send.", field="invoices")
@@ -385,6 +320,7 @@ def statement_request_send(
         message = sending_queue(
             merchant,
             sending,
+            fingerprint,
             purpose=Purpose.STATEMENT,
             customer_id=customer.pk,
             context={"statement.link": url, "payment.link": url, "statement.balance": _owed(invoices)},
@@ -405,7 +341,8 @@ def statement_request_send(
         )
         return message
 
-    return send_once(merchant=merchant, sending=sending, send=send)
+    asked = {"customer_id": customer_id, "invoice_ids": sorted(set(invoice_ids), key=str)}
+    return send_once(merchant=merchant, sending=sending, asked=asked, send=send)
 
 
 def _owed(invoices: Sequence[Invoice]) -> Money:
@@ -424,45 +361,22 @@ def _statement_lines(merchant: Merchant, invoices: Sequence[Invoice], language: 
     return "\n".join([*rows, f"= {_owed(invoices).format(locale)}"])
 
 
-def customer_message_send(
-    *,
-    merchant: Merchant,
-    customer_id: int,
-    channel: str,
-    contact_id: int | None = None,
-    to: str = "",
-    subject: str | None = None,
-    body: str,
-    language: str = "",
-    idempotency_key: str | None = None,
-    actor: Any = None,
-    now: dt.datetime | None = None,
-) -> Message:
+def customer_message_send(*, merchant: Merchant, sending: Sending, customer_id: int) -> Message:
     """Send the customer a message with no link (a saved reply, a note), by e-mail or text
-    message, logged like every other. Only the placeholders of who it is to and from can be used
-    (`placeholders.COMMON`, which `message_queue` fills itself; any other would reach the customer
-    as a blank): a link or an amount needs a payment request or invoices.
+    message, logged like every other; the sending's `body` is the whole message (no default
+    wording stands in for a missing one). Only the placeholders of who it is to and from can be
+    used (`placeholders.COMMON`, which `message_queue` fills itself; any other would reach the
+    customer as a blank): a link or an amount needs a payment request or invoices.
 
     Raises InvalidInput for the channel, the recipient or the wording, NotFound for another
     merchant's customer or contact; nothing is written then. A repeated `idempotency_key` returns
     the first message."""
-    sending = sending_from(
-        channel=channel,
-        contact_id=contact_id,
-        to=to,
-        subject=subject,
-        body=body,
-        language=language,
-        idempotency_key=idempotency_key,
-        actor=actor,
-        now=now,
-        customer_id=customer_id,
-    )
 
-    def send() -> Message:
-        if channel not in (MessageChannel.EMAIL, MessageChannel.SMS):
+    def send(sending: Sending, fingerprint: str) -> Message:
+        if sending.channel not in (MessageChannel.EMAIL, MessageChannel.SMS):
             raise InvalidInput("A message without a link goes by e-mail or text message.", field="channel")
-        for field, text in (("subject", subject or ""), ("body", body)):
+        body = sending.body or ""
+        for field, text in (("subject", sending.subject or ""), ("body", body)):
             unfilled = [f"{{{name}}}" for name in placeholders_in(text) if name not in COMMON]
             if unfilled:
                 raise InvalidInput(
@@ -470,6 +384,8 @@ def customer_message_send(
                     "request or invoices.",
                     field=field,
                 )
-        return sending_queue(merchant, sending, purpose=Purpose.SAVED_REPLY, customer_id=customer_id, context={})
+        return sending_queue(
+            merchant, sending, fingerprint, purpose=Purpose.SAVED_REPLY, customer_id=customer_id, context={}, body=body
+        )
 
-    return send_once(merchant=merchant, sending=sending, send=send)
+    return send_once(merchant=merchant, sending=sending, asked={"customer_id": customer_id}, send=send)

@@ -31,6 +31,7 @@ from settle.payments.profile_requests import (
     payment_profile_request_send,
     profile_request_kinds,
 )
+from settle.payments.requests import Sending
 from settle.payments.vault import saved_method_add, saved_method_remove
 from settle.tenants.models import Merchant
 from tests.conftest import make_customer, make_invoice, writes_nothing
@@ -47,8 +48,24 @@ def rows() -> dict[str, int]:
         return {model.__name__: model.objects.count() for model in (Message, SecureLink, SavedMethod)}
 
 
-def send(merchant: Merchant, customer: Customer, **kwargs: Any) -> Message:
-    return payment_profile_request_send(merchant=merchant, customer_id=customer.pk, **({"channel": "email"} | kwargs))
+def send(
+    merchant: Merchant,
+    customer: Customer,
+    *,
+    channel: str = "email",
+    replaces_method_id: int | None = None,
+    expires_in: dt.timedelta | None = None,
+    **chosen: Any,
+) -> Message:
+    """A profile request sent by e-mail unless `channel` says otherwise; `chosen` is the rest of
+    the sender's choices (contact, recipient, wording, key, time)."""
+    return payment_profile_request_send(
+        merchant=merchant,
+        sending=Sending(channel=channel, **chosen),
+        customer_id=customer.pk,
+        replaces_method_id=replaces_method_id,
+        expires_in=expires_in,
+    )
 
 
 def test_an_email_carries_a_single_use_link_that_lasts_what_was_chosen(

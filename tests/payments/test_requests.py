@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from settle.messaging.models import LocalSms, Message, MessageAttachment, Messag
 from settle.messaging.services import template_save
 from settle.payments.models import LinkPurpose, SecureLink
 from settle.payments.requests import (
+    Sending,
     customer_message_send,
     payment_request_send,
     quick_payment_request_send,
@@ -66,12 +68,10 @@ def test_a_quick_request_by_text_makes_the_invoice_and_texts_its_link(
     with django_capture_on_commit_callbacks(execute=True):
         message = quick_payment_request_send(
             merchant=merchant,
+            sending=Sending(channel="sms", contact_id=contact.pk, idempotency_key="k1"),
             customer_id=customer.pk,
             amount=Money(4500, "USD"),
             reference="RO-991",
-            channel="sms",
-            contact_id=contact.pk,
-            idempotency_key="k1",
         )
 
     invoice = Invoice.objects.get()
@@ -101,10 +101,10 @@ def test_a_quick_request_by_text_makes_the_invoice_and_texts_its_link(
 def test_a_public_quick_payment_link_is_copied_and_opens_the_pay_page(merchant: Merchant, customer: Customer) -> None:
     message = quick_payment_request_send(
         merchant=merchant,
+        sending=Sending(channel="link"),
         customer_id=customer.pk,
         amount=Money(2000, "USD"),
         reference="Q1",
-        channel="link",
         public=True,
     )
     assert message.status == MessageStatus.COPIED and LINK.fullmatch(message.share_url)
@@ -116,11 +116,10 @@ def test_the_same_key_twice_makes_one_invoice_one_link_one_message(merchant: Mer
     def send() -> Message:
         return quick_payment_request_send(
             merchant=merchant,
+            sending=Sending(channel="link", idempotency_key="same"),
             customer_id=customer.pk,
             amount=Money(4500, "USD"),
             reference="RO-1",
-            channel="link",
-            idempotency_key="same",
         )
 
     first = send()
@@ -130,11 +129,16 @@ def test_the_same_key_twice_makes_one_invoice_one_link_one_message(merchant: Mer
     assert (Invoice.objects.count(), SecureLink.objects.count(), Message.objects.count()) == (1, 1, 1)
 
 
-def test_the_same_key_for_another_amount_is_refused(merchant: Merchant, customer: Customer) -> None:
-    asked = {"merchant": merchant, "customer_id": customer.pk, "reference": "R", "channel": "link"}
-    quick_payment_request_send(amount=Money(100, "USD"), idempotency_key="k", **asked)  # type: ignore[arg-type]
-    with sends_nothing(), pytest.raises(IdempotencyConflict):
-        quick_payment_request_send(amount=Money(200, "USD"), idempotency_key="k", **asked)  # type: ignore[arg-type]
+def test_the_same_key_for_another_amount_or_wording_is_refused(merchant: Merchant, customer: Customer) -> None:
+    sending = Sending(channel="link", idempotency_key="k")
+    quick_payment_request_send(
+        merchant=merchant, sending=sending, customer_id=customer.pk, amount=Money(100, "USD"), reference="R"
+    )
+    for other, amount in ((sending, 200), (replace(sending, body="Pay here: {payment.link}"), 100)):
+        with sends_nothing(), pytest.raises(IdempotencyConflict):
+            quick_payment_request_send(
+                merchant=merchant, sending=other, customer_id=customer.pk, amount=Money(amount, "USD"), reference="R"
+            )
 
 
 @pytest.mark.parametrize(
@@ -151,7 +155,11 @@ def test_a_bad_amount_or_a_missing_reference_writes_nothing(
 ) -> None:
     with sends_nothing(), pytest.raises(InvalidInput, match=re.escape(message)):
         quick_payment_request_send(
-            merchant=merchant, customer_id=customer.pk, amount=Money(amount, "USD"), reference=reference, channel="sms"
+            merchant=merchant,
+            sending=Sending(channel="sms"),
+            customer_id=customer.pk,
+            amount=Money(amount, "USD"),
+            reference=reference,
         )
 
 
@@ -160,7 +168,11 @@ def test_a_quick_request_that_cannot_be_delivered_leaves_no_invoice_and_no_numbe
 ) -> None:
     with sends_nothing(), pytest.raises(InvalidInput, match="Ann Customer has no mobile phone number"):
         quick_payment_request_send(
-            merchant=merchant, customer_id=customer.pk, amount=Money(500, "USD"), reference="R", channel="sms"
+            merchant=merchant,
+            sending=Sending(channel="sms"),
+            customer_id=customer.pk,
+            amount=Money(500, "USD"),
+            reference="R",
         )
     assert make_invoice(merchant, customer).number == f"{merchant.invoice_prefix}00001"
 
@@ -170,7 +182,11 @@ def test_another_merchants_customer_is_not_found(merchant: Merchant, other_merch
         theirs = make_customer(other_merchant)
     with sends_nothing(), pytest.raises(NotFound):
         quick_payment_request_send(
-            merchant=merchant, customer_id=theirs.pk, amount=Money(500, "USD"), reference="R", channel="link"
+            merchant=merchant,
+            sending=Sending(channel="link"),
+            customer_id=theirs.pk,
+            amount=Money(500, "USD"),
+            reference="R",
         )
 
 
@@ -189,10 +205,9 @@ def test_a_statement_by_email_lists_the_invoices_attaches_them_and_links_to_pay_
     with django_capture_on_commit_callbacks(execute=True):
         message = statement_request_send(
             merchant=merchant,
+            sending=Sending(channel="email", contact_id=first.customer.contacts.get().pk),
             customer_id=customer.pk,
             invoice_ids=[second.pk, first.pk],
-            channel="email",
-            contact_id=first.customer.contacts.get().pk,
         )
 
     link = SecureLink.objects.get()
@@ -220,11 +235,9 @@ def test_a_french_statement_of_a_canadian_shop_writes_every_amount_alike(
     with merchant_scope(shop), django_capture_on_commit_callbacks(execute=True):
         statement_request_send(
             merchant=shop,
+            sending=Sending(channel="email", language="fr", body="Solde : {statement.balance}. {statement.link}"),
             customer_id=customer.pk,
             invoice_ids=[invoice.pk],
-            channel="email",
-            language="fr",
-            body="Solde : {statement.balance}. {statement.link}",
         )
 
     body = str(mail.outbox[0].body)
@@ -237,11 +250,13 @@ def test_a_statement_by_text_carries_the_link_without_the_list(
     with django_capture_on_commit_callbacks(execute=True):
         statement_request_send(
             merchant=merchant,
+            sending=Sending(
+                channel="sms",
+                to="+15145550123",
+                body="Hi {customer.name}, pay {statement.balance} here: {payment.link}",
+            ),
             customer_id=customer.pk,
             invoice_ids=[i.pk for i in two_invoices],
-            channel="sms",
-            to="+15145550123",
-            body="Hi {customer.name}, pay {statement.balance} here: {payment.link}",
         )
     text = LocalSms.objects.get().body
     assert text.startswith("Hi Ann Customer, pay $150.50 here: ") and LINK.search(text)
@@ -264,7 +279,10 @@ def test_a_statement_refuses_an_invoice_that_cannot_be_paid_and_writes_nothing(
         odd, expected = make_invoice(merchant, make_customer(merchant, "Bob")), "is another customer’s"
     with sends_nothing(), pytest.raises(NotAllowed, match=f"Invoice {odd.number} {expected}"):
         statement_request_send(
-            merchant=merchant, customer_id=customer.pk, invoice_ids=[two_invoices[1].pk, odd.pk], channel="email"
+            merchant=merchant,
+            sending=Sending(channel="email"),
+            customer_id=customer.pk,
+            invoice_ids=[two_invoices[1].pk, odd.pk],
         )
 
 
@@ -285,7 +303,8 @@ def test_a_statement_refuses_other_merchants_ids_no_invoice_and_mixed_currencies
         ({"invoice_ids": [two_invoices[0].pk], "customer_id": theirs.customer_id}, NotFound, "No such customer."),
     ]
     for changes, error, text in attempts:
-        asked: dict[str, Any] = {"merchant": merchant, "customer_id": customer.pk, "channel": "link"} | changes
+        asked: dict[str, Any] = {"merchant": merchant, "sending": Sending(channel="link"), "customer_id": customer.pk}
+        asked |= changes
         with sends_nothing(), pytest.raises(error, match=re.escape(text)):
             statement_request_send(**asked)
 
@@ -302,7 +321,7 @@ def test_a_statement_must_keep_its_link_and_known_placeholders(
     for body, error in wordings:
         with sends_nothing(), pytest.raises(InvalidInput, match=re.escape(error)):
             statement_request_send(
-                merchant=merchant, customer_id=customer.pk, invoice_ids=ids, channel="sms", body=body
+                merchant=merchant, sending=Sending(channel="sms", body=body), customer_id=customer.pk, invoice_ids=ids
             )
 
 
@@ -311,11 +330,9 @@ def test_a_repeated_statement_key_sends_once(
 ) -> None:
     asked: dict[str, Any] = {
         "merchant": merchant,
+        "sending": Sending(channel="sms", to="+15145550123", idempotency_key="statement-1"),
         "customer_id": customer.pk,
         "invoice_ids": [i.pk for i in two_invoices],
-        "channel": "sms",
-        "to": "+15145550123",
-        "idempotency_key": "statement-1",
     }
     first = statement_request_send(**asked)
     with sends_nothing():
@@ -330,7 +347,9 @@ def test_an_invoice_sent_for_a_customer_must_be_theirs(
 ) -> None:
     bobs = make_invoice(merchant, make_customer(merchant, "Bob"))
     with sends_nothing(), pytest.raises(NotAllowed, match="another customer’s"):
-        payment_request_send(merchant=merchant, invoice_id=bobs.pk, customer_id=customer.pk, channel="link")
+        payment_request_send(
+            merchant=merchant, sending=Sending(channel="link"), invoice_id=bobs.pk, customer_id=customer.pk
+        )
 
 
 def test_a_plain_message_by_text_goes_to_the_local_outbox_and_the_log(
@@ -339,10 +358,8 @@ def test_a_plain_message_by_text_goes_to_the_local_outbox_and_the_log(
     with django_capture_on_commit_callbacks(execute=True):
         message = customer_message_send(
             merchant=merchant,
+            sending=Sending(channel="sms", contact_id=contact.pk, body="Hi {contact.name}, your bike is ready."),
             customer_id=customer.pk,
-            contact_id=contact.pk,
-            channel="sms",
-            body="Hi {contact.name}, your bike is ready.",
         )
     assert LocalSms.objects.get().body == "Hi Ann Contact, your bike is ready."
     message.refresh_from_db()
@@ -361,7 +378,13 @@ def test_a_plain_message_refuses_what_it_cannot_fill_and_what_does_not_exist(
     ]
     for channel, body, error in attempts:
         with sends_nothing(), pytest.raises(InvalidInput, match=re.escape(error)):
-            customer_message_send(merchant=merchant, customer_id=customer.pk, channel=channel, body=body)
+            customer_message_send(
+                merchant=merchant, sending=Sending(channel=channel, body=body), customer_id=customer.pk
+            )
+    with sends_nothing(), pytest.raises(InvalidInput, match="Write a message."):  # no default wording
+        customer_message_send(
+            merchant=merchant, sending=Sending(channel="sms", to="+15145550123"), customer_id=customer.pk
+        )
 
 
 def test_a_plain_message_uses_a_saved_reply_in_its_language(
@@ -377,12 +400,8 @@ def test_a_plain_message_uses_a_saved_reply_in_its_language(
     )
     message = customer_message_send(
         merchant=merchant,
+        sending=Sending(channel="email", contact_id=contact.pk, subject=reply.subject, body=reply.body, language="fr"),
         customer_id=customer.pk,
-        contact_id=contact.pk,
-        channel="email",
-        subject=reply.subject,
-        body=reply.body,
-        language="fr",
     )
     assert message.language == "fr" and message.body == f"Bonjour Ann Customer, votre vélo est prêt. {merchant.name}"
 
@@ -395,10 +414,9 @@ def test_a_statement_by_email_reads_its_invoices_in_a_fixed_number_of_queries(
         with CaptureQueriesContext(connection) as captured:
             statement_request_send(
                 merchant=merchant,
+                sending=Sending(channel="email", contact_id=contact.pk),
                 customer_id=customer.pk,
                 invoice_ids=[i.pk for i in invoices],
-                channel="email",
-                contact_id=contact.pk,
             )
         return len(captured.captured_queries)
 

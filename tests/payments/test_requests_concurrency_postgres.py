@@ -14,7 +14,7 @@ from settle.core.tenancy import merchant_scope
 from settle.invoicing.models import Invoice
 from settle.messaging.models import Message
 from settle.payments.models import SecureLink
-from settle.payments.requests import quick_payment_request_send, statement_request_send
+from settle.payments.requests import Sending, quick_payment_request_send, statement_request_send
 from tests.conftest import make_customer, make_invoice, make_merchant
 from tests.test_concurrency_postgres import at_once
 
@@ -32,11 +32,10 @@ def test_a_quick_request_submitted_eight_times_at_once_is_made_once_and_spends_o
     def send() -> Message:
         return quick_payment_request_send(
             merchant=merchant,
+            sending=Sending(channel="sms", idempotency_key="double-click"),
             customer_id=customer.pk,
             amount=Money(4500, "USD"),
             reference="RO-1",
-            channel="sms",
-            idempotency_key="double-click",
         )
 
     calls: list[Callable[[], Message]] = [send for _ in range(8)]
@@ -55,10 +54,9 @@ def test_a_statement_sent_six_times_at_once_makes_one_link() -> None:
     def send() -> Message:
         return statement_request_send(
             merchant=merchant,
+            sending=Sending(channel="sms", idempotency_key="statement"),
             customer_id=customer.pk,
             invoice_ids=[invoice.pk for invoice in invoices],
-            channel="sms",
-            idempotency_key="statement",
         )
 
     outcomes = at_once(merchant, [send for _ in range(6)])

@@ -25,7 +25,7 @@ from settle.invoicing import services as invoicing_services
 from settle.invoicing.models import Invoice, InvoiceLine
 from settle.messaging.models import MessageChannel
 from settle.payments.models import Application
-from settle.payments.requests import quick_payment_request_send
+from settle.payments.requests import Sending, quick_payment_request_send
 from settle.payments.selectors import applications_for_invoice, refunds_for_invoice
 from settle.payments.services import application_move_to_credit as application_move_to_credit_service
 
@@ -160,13 +160,15 @@ def quick_request_new(request: HttpRequest) -> HttpResponse:
         try:
             message = quick_payment_request_send(
                 merchant=merchant,
+                sending=Sending(
+                    channel=MessageChannel.LINK,
+                    idempotency_key=form.cleaned_data["idempotency_key"],
+                    actor=request.user,
+                ),
                 customer_id=form.cleaned_data["customer"].pk,
                 amount=form.cleaned_data["amount"],
                 reference=form.cleaned_data["reference"],
-                channel=MessageChannel.LINK,
                 public=True,
-                idempotency_key=form.cleaned_data["idempotency_key"],
-                actor=request.user,
             )
         except SettleError as error:
             add_domain_error(form, error)

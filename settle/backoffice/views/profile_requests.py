@@ -78,10 +78,11 @@ def payment_profile_request(request: HttpRequest, pk: int) -> HttpResponse:
         values = form.cleaned_data
         try:
             message = payment_profile_request_send(
+                merchant=merchant,
+                sending=sender_choices(request, channel, values),
                 customer_id=customer.pk,
                 replaces_method_id=replaces.pk if replaces else None,
                 expires_in=dt.timedelta(seconds=values["expires_in"]),
-                **sender_choices(request, channel, values),
             )
         except SettleError as error:
             add_domain_error(form, error)

@@ -31,6 +31,7 @@ from settle.invoicing.selectors import open_invoices
 from settle.messaging.models import Message, MessageChannel, MessageStatus, MessageTemplate, Purpose
 from settle.messaging.selectors import TemplateText, merchant_language, template_list, template_text_for
 from settle.payments.requests import (
+    Sending,
     customer_message_send,
     payment_request_send,
     quick_payment_request_send,
@@ -179,20 +180,18 @@ def contact_posted_or_404(request: HttpRequest, customer_id: int) -> None:
         get_scoped_or_404(Contact, request, contact_id, customer_id=customer_id)
 
 
-def sender_choices(request: HttpRequest, channel: str, values: dict[str, Any]) -> dict[str, Any]:
+def sender_choices(request: HttpRequest, channel: str, values: dict[str, Any]) -> Sending:
     """What the sender chose on a Send form, as the sending services take it."""
-    merchant, _ = current(request)
-    return {
-        "merchant": merchant,
-        "channel": channel,
-        "contact_id": values.get("contact"),
-        "to": values.get("to", ""),
-        "subject": values.get("subject"),
-        "body": values["body"],
-        "language": values.get("language", ""),
-        "idempotency_key": values["idempotency_key"],
-        "actor": request.user,
-    }
+    return Sending(
+        channel=channel,
+        contact_id=values.get("contact"),
+        to=values.get("to", ""),
+        subject=values.get("subject"),
+        body=values["body"],
+        language=values.get("language", ""),
+        idempotency_key=values["idempotency_key"],
+        actor=request.user,
+    )
 
 
 @money_role_required
@@ -212,7 +211,8 @@ def invoice_send(request: HttpRequest, pk: int) -> HttpResponse:
     shared = None
     if form.is_bound and form.is_valid():
         try:
-            message = payment_request_send(invoice_id=invoice.pk, **sender_choices(request, channel, form.cleaned_data))
+            sending = sender_choices(request, channel, form.cleaned_data)
+            message = payment_request_send(merchant=merchant, sending=sending, invoice_id=invoice.pk)
         except SettleError as error:
             add_domain_error(form, error)
         else:
@@ -304,17 +304,26 @@ def _send(
     request: HttpRequest, form: ComposeForm, customer: Customer, kind: str, channel: str, values: dict[str, Any]
 ) -> Message | None:
     """Send what the form asks for; None when the service refuses, its reason shown on the form."""
+    merchant, _ = current(request)
     sending = sender_choices(request, channel, values)
     try:
         if kind == "request":
             return quick_payment_request_send(
-                customer_id=customer.pk, amount=values["amount"], reference=values["reference"], **sending
+                merchant=merchant,
+                sending=sending,
+                customer_id=customer.pk,
+                amount=values["amount"],
+                reference=values["reference"],
             )
         if kind == "message":
-            return customer_message_send(customer_id=customer.pk, **sending)
+            return customer_message_send(merchant=merchant, sending=sending, customer_id=customer.pk)
         if _purpose(kind, values["invoices"]) == Purpose.STATEMENT:
-            return statement_request_send(customer_id=customer.pk, invoice_ids=values["invoices"], **sending)
-        return payment_request_send(customer_id=customer.pk, invoice_id=values["invoices"][0], **sending)
+            return statement_request_send(
+                merchant=merchant, sending=sending, customer_id=customer.pk, invoice_ids=values["invoices"]
+            )
+        return payment_request_send(
+            merchant=merchant, sending=sending, customer_id=customer.pk, invoice_id=values["invoices"][0]
+        )
     except SettleError as error:
         add_domain_error(form, error)
         return None
